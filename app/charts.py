@@ -1,0 +1,112 @@
+"""Chart helpers shared by every page (Altair), and CSV/PNG export buttons."""
+
+from __future__ import annotations
+
+import glob
+from functools import lru_cache
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+CELL_WIDTH = 58
+CELL_HEIGHT = 22
+
+
+def _short(token: str, width: int = 8) -> str:
+    shown = token.replace("\n", "⏎").replace(" ", "␣")
+    return shown if len(shown) <= width else shown[: width - 1] + "…"
+
+
+def lens_heatmap(cells: pd.DataFrame, title: str = "") -> alt.Chart:
+    """Layer x position grid: top-1 lens token written in each cell, colour = its probability."""
+    df = cells.copy()
+    df["column"] = df["position"].astype(str).str.zfill(3) + " " + df["input_token"].map(_short)
+    df["label"] = df["token"].map(_short)
+    x = alt.X("column:O", title="position · input token", sort="ascending",
+              axis=alt.Axis(labelAngle=-45, labelExpr="substring(datum.value, 4)"))
+    y = alt.Y("layer:O", title="layer (0 = embeddings)", sort="descending")
+    base = alt.Chart(df).encode(x=x, y=y)
+    rect = base.mark_rect().encode(
+        color=alt.Color("prob:Q", title="p(top-1)", scale=alt.Scale(scheme="viridis", domain=[0, 1])),
+        tooltip=[
+            alt.Tooltip("layer:O"),
+            alt.Tooltip("position:O"),
+            alt.Tooltip("input_token:N", title="input token"),
+            alt.Tooltip("token:N", title="top-1"),
+            alt.Tooltip("prob:Q", format=".3f"),
+            alt.Tooltip("top_k:N", title="top-k"),
+        ],
+    )
+    text = base.mark_text(fontSize=10).encode(
+        text="label:N",
+        color=alt.condition("datum.prob > 0.55", alt.value("black"), alt.value("white")),
+    )
+    return (rect + text).properties(
+        width=alt.Step(CELL_WIDTH), height=alt.Step(CELL_HEIGHT), title=title
+    )
+
+
+def layer_lines(df: pd.DataFrame, y: str, series: str, y_title: str, title: str = "",
+                band: tuple[str, str] | None = None, y_floor: float | None = None) -> alt.Chart:
+    """A per-layer line chart, one line per `series`, with an optional CI band (low, high).
+
+    `y_floor` clamps very low values (early-layer log-probs of -100) so the range that matters
+    stays readable; the caller says so in its caption.
+    """
+    scale = alt.Scale(zero=False)
+    if y_floor is not None and len(df) and df[y].min() < y_floor:
+        scale = alt.Scale(domainMin=y_floor, clamp=True, zero=False)
+    base = alt.Chart(df).encode(
+        x=alt.X("layer:Q", title="layer (0 = embeddings)", axis=alt.Axis(tickMinStep=1)),
+        color=alt.Color(f"{series}:N", title=series.replace("_", " ")),
+    )
+    line = base.mark_line(point=True).encode(
+        y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
+        tooltip=[alt.Tooltip("layer:Q"), alt.Tooltip(f"{series}:N"), alt.Tooltip(f"{y}:Q", format=".3f")],
+    )
+    chart = line
+    if band is not None:
+        chart = base.mark_area(opacity=0.2).encode(y=f"{band[0]}:Q", y2=f"{band[1]}:Q") + line
+    return chart.properties(height=320, title=title)
+
+
+@lru_cache(maxsize=1)
+def _fonts_registered() -> bool:
+    """Let the PNG renderer use system fonts (CJK and emoji included)."""
+    import vl_convert as vlc
+
+    for folder in sorted(set(glob.glob("/usr/share/fonts/*"))):
+        try:
+            vlc.register_font_directory(folder)
+        except Exception:  # a folder the renderer cannot read is simply skipped
+            pass
+    return True
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def chart_png(spec_json: str) -> bytes:
+    """Render a Vega-Lite spec to PNG (cached: the same chart is rendered once)."""
+    import vl_convert as vlc
+
+    _fonts_registered()
+    return vlc.vegalite_to_png(spec_json, scale=2)
+
+
+def export_buttons(df: pd.DataFrame, chart: alt.TopLevelMixin | None, stem: str) -> None:
+    """CSV (and PNG when a chart is given) download buttons side by side."""
+    cols = st.columns(2 if chart is not None else 1)
+    cols[0].download_button(
+        "Download CSV", df.to_csv(index=False).encode("utf-8"), file_name=f"{stem}.csv",
+        mime="text/csv", icon=":material/download:", key=f"csv-{stem}",
+    )
+    if chart is not None:
+        try:
+            png = chart_png(chart.to_json())
+        except Exception as exc:  # rendering problems must not break the page
+            cols[1].caption(f"PNG export unavailable: {exc}")
+            return
+        cols[1].download_button(
+            "Download PNG", png, file_name=f"{stem}.png", mime="image/png",
+            icon=":material/image:", key=f"png-{stem}",
+        )

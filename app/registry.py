@@ -1,0 +1,35 @@
+"""The list of pages, shared by the navigation (main.py) and the Home page's links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES_DIR = ROOT / "pages"
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    file: str
+    title: str
+    icon: str
+    url_path: str
+    blurb: str
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / self.file
+
+
+HOME = PageInfo("home.py", "Home", ":material/home:", "home", "")
+EXPERIMENT_PAGES: list[PageInfo] = [
+    PageInfo(
+        "logit_lens.py",
+        "Logit Lens",
+        ":material/visibility:",
+        "logit_lens",
+        "Read every layer through the model's own output head: which token would each layer "
+        "predict at each position? Chinese input reads English mid-network.",
+    ),
+]

@@ -1,0 +1,67 @@
+"""Shared fixtures: the real default model (loaded once per session) and tiny random models.
+
+Tiny models are built in-process from configs (tests/tiny_models.py), never downloaded. Their
+normalisation weights are perturbed (seeded) before wrapping: at random init every norm has unit
+gain and zero bias, which makes a norm nearly idempotent (norm(norm(x)) ~ norm(x)), so a test
+could not tell "normed once" from "normed twice". With random gains it can.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import pytest
+import torch
+
+from hubcore.models import HubModel, ModelSpec, get_model, wrap_model
+from tests.tiny_models import build_tiny_model, build_tiny_tokenizer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # On a busy 2-core machine two OpenMP threads stall each other at every barrier (measured:
+    # one Gemma-3-270M forward 0.1 s with 1 thread, 0.3-2.3 s with 2 while another process ran).
+    # Results do not depend on it; set HUBCORE_TEST_THREADS to use more.
+    torch.set_num_threads(int(os.environ.get("HUBCORE_TEST_THREADS", "1")))
+    config.addinivalue_line("markers", "default_model: uses the embedded Gemma-3-270M")
+    config.addinivalue_line("markers", "browser: drives Debian Chromium against a real streamlit server")
+
+
+@pytest.fixture(scope="session")
+def default_model() -> HubModel:
+    """The embedded Gemma-3-270M, loaded once per test session (through the shared registry)."""
+    return get_model(ModelSpec())
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return build_tiny_tokenizer()
+
+
+def perturb_norms(model: torch.nn.Module, seed: int = 1, scale: float = 0.3) -> torch.nn.Module:
+    """Give every normalisation layer non-trivial (seeded) gains and biases."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if "norm" not in type(module).__name__.lower():
+                continue
+            for param in module.parameters(recurse=False):
+                param.add_(scale * torch.randn(param.shape, generator=gen, dtype=param.dtype))
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_tokenizer) -> Callable[..., HubModel]:
+    """Factory: `tiny_model(family)` -> a wrapped tiny random HubModel (cached per family)."""
+    cache: dict[tuple[str, bool], HubModel] = {}
+
+    def make(family: str, perturb: bool = True) -> HubModel:
+        key = (family, perturb)
+        if key not in cache:
+            hf = build_tiny_model(family, len(tiny_tokenizer))
+            if perturb:
+                perturb_norms(hf)
+            cache[key] = wrap_model(hf, tiny_tokenizer, name=f"tiny-{family}")
+        return cache[key]
+
+    return make

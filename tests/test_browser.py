@@ -1,0 +1,59 @@
+"""Real browser: Debian Chromium + Playwright against `streamlit run` (screenshots saved)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.browser import ARTIFACTS, browser_page, streamlit_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.default_model]
+
+CHART = "[data-testid='stVegaLiteChart']"
+EXCEPTION = "[data-testid='stException']"
+
+
+@pytest.fixture(scope="module")
+def server(default_model):  # default_model: the cache is converted before the server starts
+    ARTIFACTS.mkdir(exist_ok=True)
+    with streamlit_server() as url:
+        yield url
+
+
+def test_home_page(server):
+    with browser_page() as page:
+        page.goto(server + "/")
+        page.get_by_role("heading", name="Semantic Hub Explorer").wait_for(timeout=60_000)
+        page.get_by_text("Logit Lens").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+        assert page.locator(EXCEPTION).count() == 0
+
+
+def test_logit_lens_page_shows_heatmap(server):
+    with browser_page() as page:
+        page.goto(server + "/logit_lens")
+        heat = page.locator(CHART).first
+        heat.locator("canvas, svg").first.wait_for(timeout=180_000)
+        page.get_by_text("Download CSV").first.wait_for()
+        assert page.locator(EXCEPTION).count() == 0
+        # the heatmap's hover data contains real lens tokens: check the CSV download instead of
+        # pixels, it is the same data the chart draws
+        with page.expect_download() as dl:
+            page.get_by_text("Download CSV").first.click()
+        df = pd.read_csv(dl.value.path(), keep_default_na=False)
+        assert list(df.columns) == ["layer", "position", "input_token", "rank", "token", "prob"]
+        assert len(df) == 19 * 4 * 5  # 19 layers x 4 positions (BOS + 3 tokens) x top-5
+        last = df[(df.layer == 18) & (df.position == 3) & (df["rank"] == 1)]
+        assert last["token"].item() == "天"  # the model's own prediction, as in the paper
+        page.screenshot(path=str(ARTIFACTS / "logit_lens.png"), full_page=True)
+
+        # change the text, run again: the page recomputes and the export holds the new tokens
+        page.get_by_role("textbox", name="Text", exact=True).fill("Hoy es un buen")
+        page.get_by_role("button", name="Run").click()
+        page.get_by_text("'Hoy'", exact=False).first.wait_for(timeout=120_000)
+        heat.locator("canvas, svg").first.wait_for(timeout=120_000)
+        assert page.locator(EXCEPTION).count() == 0
+        with page.expect_download() as dl:
+            page.get_by_text("Download CSV").first.click()
+        df = pd.read_csv(dl.value.path(), keep_default_na=False)
+        assert "Hoy" in set(df["input_token"])
