@@ -68,11 +68,22 @@ def _load(args: argparse.Namespace) -> Any:
         bar.close()
 
 
-def _write(df: Any, out: str) -> None:
+def _check_out(out: str) -> Path:
+    """Validate an output path before any slow work, so a typo costs no model load."""
     path = Path(out)
-    if path.parent and not path.parent.exists():
+    if path.is_dir():
+        raise HubError(f"--out '{out}' is a folder; give a file name such as results.csv.")
+    if not path.parent.exists():
         raise HubError(f"Output folder '{path.parent}' does not exist.")
-    df.to_csv(path, index=False)
+    return path
+
+
+def _write(df: Any, out: str) -> None:
+    path = _check_out(out)
+    try:
+        df.to_csv(path, index=False)
+    except OSError as exc:
+        raise HubError(f"Could not write '{out}': {exc.strerror or exc}.") from exc
     print(f"wrote {len(df)} rows to {path}", file=sys.stderr)
 
 
@@ -81,6 +92,9 @@ def cmd_lens(args: argparse.Namespace) -> int:
     from .tokens import check_text
 
     check_text(args.text)  # fail fast, before a model load
+    _check_out(args.out)
+    if not 1 <= args.top_k <= 50:
+        raise HubError("top-k must be between 1 and 50.")
     model = _load(args)
     bar = _Bar("Logit lens")
     try:

@@ -107,7 +107,8 @@ def project(
                     tgt_lp[li, start:start + chunk] = lp[:, tgt.to(lp.device)].cpu()
                 del lp
             report(progress, (li + 1) / n_layers, f"Lens: layer {layers[li]}")
-    return LensOutput(layers=layers, top_ids=top_ids, top_logprobs=top_lp, target_logprobs=tgt_lp)
+    return LensOutput(layers=layers, top_ids=top_ids.clone(), top_logprobs=top_lp.clone(),
+                      target_logprobs=tgt_lp.clone())
 
 
 def word_variants(tokenizer: Any, word: str) -> list[tuple[str, int]]:

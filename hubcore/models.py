@@ -182,7 +182,12 @@ def _check_causal_lm(config: Any, spec: ModelSpec) -> None:
     """Refuse configs that AutoModelForCausalLM cannot build, naming the class."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    encoder = getattr(config, "is_encoder_decoder", False) or (
+        config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False)
+    )
+    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not encoder:
         return
     if spec.trust_remote_code and "AutoModelForCausalLM" in (getattr(config, "auto_map", {}) or {}):
         return
@@ -250,8 +255,13 @@ def _load_config(src: str, extra: dict[str, Any], spec: ModelSpec) -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The informative line of an exception message (some embed a whole module printout)."""
+    lines = [l.strip() for l in str(exc).strip().splitlines() if l.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) > 1 and lines[0].endswith(("(", "{", "[", ":")):
+        return lines[-1]
+    return lines[0]
 
 
 def _load_weights(src: str, extra: dict[str, Any], spec: ModelSpec, device: str, dtype: Any) -> Any:
@@ -320,7 +330,9 @@ def wrap_model(
 
     spec = spec or ModelSpec(source=name or type(hf_model).__name__)
     tokenizer = prepare_tokenizer(tokenizer)
-    hf_model.eval()
+    # analysis only: no autograd graph (the lens on captured inference tensors needs this, and
+    # a graph through a 262k-vocabulary head leaks memory fast)
+    hf_model.eval().requires_grad_(False)
     cls = type(hf_model).__name__
     try:
         std = StandardizedTransformer(hf_model, tokenizer=tokenizer, check_renaming=True)

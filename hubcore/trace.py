@@ -105,6 +105,8 @@ def capture_encoded(
                 results[i] = stacked[row, cols].clone()
             done += len(batch)
             report(progress, done / len(encoded), f"Captured {done}/{len(encoded)} texts")
+    # cloned outside inference mode: callers may centre or edit the states in place
+    results = [r.clone() for r in results]
     return Capture(states=results, positions=wanted, encoded=list(encoded), layers=chosen)
 
 

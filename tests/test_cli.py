@@ -147,3 +147,57 @@ def test_missing_required_argument_is_a_usage_error():
     proc = run_cli("lens", "--out", "x.csv", timeout=120)
     assert proc.returncode == 2
     assert "--text" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------- in-process, with a tiny model (fast paths)
+
+
+@pytest.fixture
+def cli_on_tiny(tiny_model, monkeypatch):
+    """`hubcore.cli.main` with model loading replaced by a tiny random Gemma-3."""
+    import hubcore.cli as cli
+
+    model = tiny_model("gemma3_text")
+    monkeypatch.setattr(cli, "_load", lambda args: model)
+    return cli.main, model
+
+
+def test_cli_lens_writes_the_experiment_frame(cli_on_tiny, tmp_path):
+    from hubcore.experiments.logit_lens import logit_lens
+
+    main, model = cli_on_tiny
+    text = "The capital of Spain is"
+    for raw in (False, True):
+        out = tmp_path / f"lens-{raw}.csv"
+        args = ["lens", "--text", text, "--top-k", "3", "--out", str(out)] + (["--raw"] if raw else [])
+        assert main(args) == 0
+        got = pd.read_csv(out, keep_default_na=False, dtype={"input_token": str, "token": str})
+        want = logit_lens(model, text, top_k=3, raw=raw).csv_frame()
+        assert list(got.columns) == list(want.columns)
+        assert got.token.tolist() == want.token.tolist()
+        assert (got.prob - want.prob).abs().max() < 1e-6
+    normed = pd.read_csv(tmp_path / "lens-False.csv")
+    raw_df = pd.read_csv(tmp_path / "lens-True.csv")
+    assert (normed.prob - raw_df.prob).abs().max() > 1e-4  # --raw reaches the lens
+
+
+@pytest.mark.parametrize("top_k", ["0", "51"])
+def test_cli_bad_top_k_is_a_one_line_error(cli_on_tiny, tmp_path, capsys, top_k):
+    main, _ = cli_on_tiny
+    assert main(["lens", "--text", "hello", "--top-k", top_k, "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "error: top-k" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["missing-folder", "a-directory"])
+def test_cli_unwritable_out_is_a_one_line_error(cli_on_tiny, tmp_path, capsys, kind):
+    """A bad --out is a user error: exit status 2 and one `error:` line, not a traceback."""
+    main, _ = cli_on_tiny
+    out = tmp_path / "nope" / "x.csv" if kind == "missing-folder" else tmp_path
+    try:
+        status = main(["lens", "--text", "hello", "--out", str(out)])
+    except OSError as exc:
+        pytest.fail(f"--out {kind}: {type(exc).__name__} escaped as a traceback: {exc}")
+    assert status == 2
+    err = capsys.readouterr().err
+    assert re.search(r"^error: .+$", err.replace("\r", "\n"), re.M)

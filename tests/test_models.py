@@ -251,6 +251,29 @@ def test_get_model_evicts_least_recently_used(saved_dirs, fresh_registry, monkey
     assert get_model(a) is first_a
 
 
+def test_get_model_loads_once_under_concurrency(fresh_registry, monkeypatch):
+    import threading
+    import time
+
+    calls: list[ModelSpec] = []
+
+    def slow_load(spec, progress=None):
+        calls.append(spec)
+        time.sleep(0.3)
+        return object()
+
+    monkeypatch.setattr(models, "load_model", slow_load)
+    spec = ModelSpec(source="some-org/some-model")
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(get_model(spec))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert len(got) == 4 and all(g is got[0] for g in got)
+
+
 def test_max_models_is_at_least_one(monkeypatch):
     monkeypatch.setenv("HUBCORE_MAX_MODELS", "0")
     assert models.max_loaded_models() == 1

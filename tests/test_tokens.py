@@ -11,7 +11,7 @@ from hubcore.errors import InputError
 from hubcore.tokens import MAX_TEXT_CHARS, check_text, encode, pad_left, plan_batches, token_texts
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(lengths=st.lists(st.integers(min_value=1, max_value=300), max_size=60),
        budget=st.integers(min_value=1, max_value=2000))
 def test_plan_batches_covers_each_index_once_within_budget(lengths, budget):
@@ -25,7 +25,7 @@ def test_plan_batches_covers_each_index_once_within_budget(lengths, budget):
         assert padded <= budget or len(batch) == 1
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(lengths=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=30))
 def test_plan_batches_large_budget_is_one_batch(lengths):
     assert len(plan_batches(lengths, max(lengths) * len(lengths))) == 1
@@ -36,7 +36,7 @@ def test_plan_batches_empty():
     assert plan_batches([], 100) == []
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(st.lists(st.lists(st.integers(min_value=1, max_value=999), max_size=12), min_size=1, max_size=6))
 def test_pad_left_property(id_lists):
     out = pad_left(id_lists, pad_id=0)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from hubcore.errors import InputError
-from hubcore.tokens import encode
-from hubcore.trace import Capture, capture, capture_encoded, capture_last
+from hubcore.tokens import encode, plan_batches
+from hubcore.trace import DEFAULT_TOKEN_BUDGET, Capture, capture, capture_encoded, capture_last
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -121,6 +121,9 @@ def test_capture_encoded_reports_progress(llama):
 @pytest.mark.default_model
 def test_default_batched_equals_one_at_a_time(default_model):
     batched = capture(default_model, VARIED, positions="all")
+    lengths = [len(e) for e in batched.encoded]
+    assert len(set(lengths)) == len(VARIED)  # all different: real left padding
+    assert plan_batches(lengths, DEFAULT_TOKEN_BUDGET) == [sorted(range(len(VARIED)), key=lambda i: -lengths[i])]
     for i, text in enumerate(VARIED):
         single = capture(default_model, [text], positions="all").states[0]
         assert batched.states[i].shape == single.shape
@@ -163,3 +166,17 @@ def test_default_capture_last_shape(default_model):
     assert (L, d) == (18, 640)
     assert tuple(out.shape) == (len(VARIED), L + 1, d)
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    full = capture(default_model, VARIED, positions="all")
+    for i in range(len(VARIED)):
+        for layer in range(L + 1):
+            assert _rel_err(out[i, layer], full.states[i][-1, layer]) <= 1e-4
+
+
+def test_captured_states_are_ordinary_tensors(llama):
+    """Pages and experiments post-process captures (centring, steering vectors): the returned
+    tensors must allow in-place updates outside `torch.inference_mode()`."""
+    states = capture(llama, TEXTS[:2], positions="all").states
+    before = states[0].clone()
+    mean = states[0].mean(dim=0, keepdim=True)
+    states[0] -= mean  # e.g. centring
+    torch.testing.assert_close(states[0], before - mean)
