@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -r requirements.txt
+HUBCORE_SKIP_BROWSER=1 bash scripts/install-data.sh
 python3 -m hubcore prepare
 exec python3 -m streamlit run app/main.py "$@"
