@@ -70,6 +70,7 @@ class LensOutput:
     top_ids: Any  # long [n_layers, P, k]
     top_logprobs: Any  # float32 [n_layers, P, k]
     target_logprobs: Any  # float32 [n_layers, P, n_targets]
+    mixed: Any = None  # float32 [n_layers, P, n_mix]: lens distribution @ mix, when requested
 
 
 def project(
@@ -80,10 +81,13 @@ def project(
     apply_norm: bool = True,
     layers: Optional[Sequence[int]] = None,
     progress: Optional[Progress] = None,
+    mix: Optional[Any] = None,
 ) -> LensOutput:
     """Run the lens over `states` `[P, n_layers, d]` (one text, as `Capture.states[i]`).
 
-    Memory stays at one chunk of `[positions x vocab]` logits whatever the text length.
+    `mix` `[vocab, M]` (optional) aggregates the lens distribution into M quantities per cell,
+    e.g. p(language | h) = sum_t p(language | t) p_lens(t | h). Memory stays at one chunk of
+    `[positions x vocab]` logits whatever the text length.
     """
     import torch
 
@@ -96,6 +100,7 @@ def project(
     top_ids = torch.zeros((n_layers, n_pos, k), dtype=torch.long)
     top_lp = torch.zeros((n_layers, n_pos, k), dtype=torch.float32)
     tgt_lp = torch.zeros((n_layers, n_pos, len(tgt)), dtype=torch.float32)
+    mixed = None if mix is None else torch.zeros((n_layers, n_pos, mix.shape[1]), dtype=torch.float32)
     with model.lock, torch.inference_mode():
         for li in range(n_layers):
             for start in range(0, n_pos, chunk):
@@ -105,10 +110,13 @@ def project(
                 top_lp[li, start:start + chunk] = values.cpu()
                 if len(tgt):
                     tgt_lp[li, start:start + chunk] = lp[:, tgt.to(lp.device)].cpu()
+                if mixed is not None:
+                    mixed[li, start:start + chunk] = (lp.exp() @ mix.to(lp.device, lp.dtype)).cpu()
                 del lp
             report(progress, (li + 1) / n_layers, f"Lens: layer {layers[li]}")
     return LensOutput(layers=layers, top_ids=top_ids.clone(), top_logprobs=top_lp.clone(),
-                      target_logprobs=tgt_lp.clone())
+                      target_logprobs=tgt_lp.clone(),
+                      mixed=None if mixed is None else mixed.clone())
 
 
 def word_variants(tokenizer: Any, word: str) -> list[tuple[str, int]]:
