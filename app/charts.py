@@ -59,7 +59,8 @@ def layer_lines(df: pd.DataFrame, y: str, series: str, y_title: str, title: str 
         scale = alt.Scale(domainMin=y_floor, clamp=True, zero=False)
     base = alt.Chart(df).encode(
         x=alt.X("layer:Q", title="layer (0 = embeddings)", axis=alt.Axis(tickMinStep=1)),
-        color=alt.Color(f"{series}:N", title=series.replace("_", " ")),
+        color=alt.Color(f"{series}:N", title=series.replace("_", " "),
+                        legend=alt.Legend(orient="bottom", labelLimit=400, columns=2)),
     )
     line = base.mark_line(point=True).encode(
         y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
@@ -110,3 +111,16 @@ def export_buttons(df: pd.DataFrame, chart: alt.TopLevelMixin | None, stem: str)
             "Download PNG", png, file_name=f"{stem}.png", mime="image/png",
             icon=":material/image:", key=f"png-{stem}",
         )
+
+
+def stacked_layers(df: pd.DataFrame, value: str, category: str, title: str = "",
+                   order: list[str] | None = None) -> alt.Chart:
+    """Per-layer stacked bars (shares that sum to one), e.g. p(language | h)."""
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("layer:O", title="layer (0 = embeddings)"),
+        y=alt.Y(f"{value}:Q", title="share", stack="normalize", axis=alt.Axis(format="%")),
+        color=alt.Color(f"{category}:N", title=category, sort=order),
+        order=alt.Order(f"{category}:N"),
+        tooltip=[alt.Tooltip("layer:O"), alt.Tooltip(f"{category}:N"),
+                 alt.Tooltip(f"{value}:Q", format=".3f")],
+    ).properties(height=320, title=title)

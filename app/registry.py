@@ -32,4 +32,12 @@ EXPERIMENT_PAGES: list[PageInfo] = [
         "Read every layer through the model's own output head: which token would each layer "
         "predict at each position? Chinese input reads English mid-network.",
     ),
+    PageInfo(
+        "multilingual.py",
+        "Multilingual",
+        ":material/translate:",
+        "multilingual",
+        "Translation pairs per layer (similarity, retrieval@1, confidence intervals), English "
+        "anchoring of non-English text (Eq. 3), and the language of each layer's reading.",
+    ),
 ]

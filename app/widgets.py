@@ -132,3 +132,20 @@ def example_picker(examples: dict[str, Any], key: str) -> Any:
     """A selectbox of named examples; returns the chosen example's value."""
     name = st.selectbox("Example", list(examples), key=key)
     return examples[name]
+
+
+def upload_pairs(key: str, label: str = "Upload pairs (TSV/CSV, two columns, UTF-8)") -> list[tuple[str, str]] | None:
+    """File uploader for paired texts; shows parser notes and clear errors, never a traceback."""
+    from hubcore.data.uploads import parse_pairs
+
+    file = st.file_uploader(label, type=["tsv", "csv", "txt"], key=key)
+    if file is None:
+        return None
+    try:
+        pairs, notes = parse_pairs(file.getvalue(), file.name)
+    except HubError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+    for note in notes:
+        st.info(note, icon=":material/info:")
+    return pairs

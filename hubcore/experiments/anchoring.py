@@ -1,0 +1,198 @@
+"""Anchoring experiment (paper Eq. 3, Figure 3 right, appendix A.1).
+
+At every position of non-English text whose next token is a dictionary word, the logit lens
+reads, layer by layer, log p(English translation's token) and log p(actual next token). The
+semantic-hub claim is that intermediate layers lean towards English (the "anchor" language)
+before the output returns to the input language. Which positions and tokens are used is decided
+in `hubcore.anchoring` (and returned in `.items`, so the page can show them).
+
+Only the needed hidden states are captured (the prediction positions, all layers, one batched
+trace) and the lens keeps only the needed token ids: never a [layers x positions x vocab] tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..anchoring import ITEM_COLUMNS, AnchorItem, bootstrap_ci, default_lexicon, find_items, is_chinese
+from ..errors import InputError
+from ..lens import project
+from ..progress import Progress, report, scaled
+from ..tokens import encode, token_texts
+from ..trace import capture_encoded
+
+if TYPE_CHECKING:
+    from ..models import HubModel
+
+CURVE_COLUMNS = ["layer", "target", "mean_logprob", "ci_low", "ci_high", "n"]
+DIFF_COLUMNS = ["layer", "mean_diff", "ci_low", "ci_high", "frac_english_higher", "n"]
+TARGETS = ("english", "next")
+MAX_TEXTS = 5000
+ITEM_CHUNK = 256  # positions projected together (their target ids gathered per chunk)
+
+
+@dataclass
+class AnchoringReport:
+    """Tidy results of one anchoring run."""
+
+    curves: pd.DataFrame  # layer, target (english|next), mean_logprob, ci_low, ci_high, n
+    items: pd.DataFrame  # one row per used position (see hubcore.anchoring.AnchorItem)
+    skipped: dict[str, int]  # words not used, by reason
+    difference: pd.DataFrame  # layer, mean_diff (english - next), ci_low, ci_high, frac, n
+    item_logprobs: pd.DataFrame  # item, layer, english_logprob, next_logprob, top1_token
+    num_layers: int
+    raw: bool
+    lang: str
+    bootstrap: str  # resampling unit: "texts" or "positions"
+    n_texts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def english_wins(self) -> list[int]:
+        """Layers where log p(English) > log p(next) with the whole 95% CI above zero."""
+        d = self.difference
+        return [int(l) for l in d.loc[d["ci_low"] > 0, "layer"]]
+
+    def csv_frame(self) -> pd.DataFrame:
+        return self.curves[CURVE_COLUMNS]
+
+
+def anchoring(
+    model: "HubModel",
+    texts: Sequence[str],
+    lang: str,
+    lexicon: Optional[dict] = None,
+    raw: bool = False,
+    n_boot: int = 1000,
+    seed: int = 0,
+    progress: Optional[Progress] = None,
+    bootstrap: str = "texts",
+) -> AnchoringReport:
+    """Per-layer mean log p(English translation) vs log p(actual next token), 95% bootstrap CI.
+
+    `lexicon` maps source words to English words; None means CC-CEDICT for Chinese and the
+    bundled lexicon (`hubcore.data.parallel.bilingual_lexicon`) for other languages. `raw=True`
+    skips the final norm (the paper's code). `bootstrap="texts"` resamples whole texts (their
+    positions are correlated); "positions" resamples positions independently.
+    """
+    texts = list(texts)
+    # blank texts are left out; item text indices still refer to the caller's list
+    keep = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+    if not keep:
+        raise InputError("No texts given: paste or choose some non-English sentences.")
+    if len(texts) > MAX_TEXTS:
+        raise InputError(f"{len(texts)} texts is more than this experiment takes ({MAX_TEXTS}).")
+    if bootstrap not in ("texts", "positions"):
+        raise InputError("bootstrap must be 'texts' or 'positions'.")
+    if not 0 <= n_boot <= 100_000:
+        raise InputError("The number of bootstrap draws must lie in 0..100000.")
+    tok = model.tokenizer
+    report(progress, 0.0, "Segmenting and aligning words")
+    if lexicon is None and not is_chinese(lang):
+        lexicon = default_lexicon(lang)
+    kept_encoded = encode(tok, [texts[i] for i in keep])
+    encoded = dict(zip(keep, kept_encoded))
+    items, skipped = find_items(tok, [texts[i] for i in keep], lang, lexicon, encoded=kept_encoded)
+    items = [replace(it, text_index=keep[it.text_index]) for it in items]
+    if not items:
+        reasons = ", ".join(f"{k}: {v}" for k, v in skipped.items() if v) or "no words found"
+        raise InputError(
+            "No position could be used (a word must be one model token with a one-token English "
+            f"translation). Skipped words: {reasons}."
+        )
+    report(progress, 0.05, f"{len(items)} positions in {len({i.text_index for i in items})} texts")
+
+    # capture only texts with items, only at their prediction positions, all layers
+    used = sorted({it.text_index for it in items})
+    row_of = {ti: r for r, ti in enumerate(used)}
+    positions: list[list[int]] = [[] for _ in used]
+    for it in items:
+        positions[row_of[it.text_index]].append(it.position)
+    cap = capture_encoded(
+        model, [encoded[ti] for ti in used], positions=positions, progress=scaled(progress, 0.05, 0.45)
+    )
+    import torch
+
+    # states of item k = cap.states[row][j] where j counts that text's earlier items
+    rows, cols, seen = [], [], [0] * len(used)
+    for it in items:
+        r = row_of[it.text_index]
+        rows.append(r)
+        cols.append(seen[r])
+        seen[r] += 1
+    n_items = len(items)
+    n_layers = len(cap.layers)
+    eng = np.zeros((n_items, n_layers), dtype=np.float32)
+    nxt = np.zeros((n_items, n_layers), dtype=np.float32)
+    top1 = np.zeros((n_items, n_layers), dtype=np.int64)
+    lens_progress = scaled(progress, 0.45, 0.95)
+    for start in range(0, n_items, ITEM_CHUNK):
+        idx = range(start, min(start + ITEM_CHUNK, n_items))
+        states = torch.stack([cap.states[rows[k]][cols[k]] for k in idx])  # [c, n_layers, d]
+        ids = sorted({items[k].english_id for k in idx} | {items[k].next_id for k in idx})
+        where = {t: j for j, t in enumerate(ids)}
+        out = project(model, states, top_k=1, target_ids=ids, apply_norm=not raw)
+        tl = out.target_logprobs.numpy()  # [n_layers, c, n_ids]
+        local = np.arange(len(idx))
+        e_col = np.array([where[items[k].english_id] for k in idx])
+        n_col = np.array([where[items[k].next_id] for k in idx])
+        eng[start:start + len(idx)] = tl[:, local, e_col].T
+        nxt[start:start + len(idx)] = tl[:, local, n_col].T
+        top1[start:start + len(idx)] = out.top_ids[:, :, 0].numpy().T
+        report(lens_progress, (start + len(idx)) / n_items, f"Lens: {start + len(idx)}/{n_items} positions")
+
+    report(progress, 0.96, "Bootstrap")
+    text_ids = np.array([it.text_index for it in items])
+    unit = bootstrap
+    notes: list[str] = []
+    if unit == "texts" and len(used) < 2:
+        unit = "positions"
+        notes.append("Only one text has usable positions: the CI resamples positions.")
+    groups = text_ids if unit == "texts" else np.arange(n_items)
+    both = np.concatenate([eng, nxt, eng - nxt, (eng > nxt).astype(np.float32)], axis=1)
+    mean, low, high = bootstrap_ci(both, groups, n_boot=n_boot, seed=seed)
+    layers = list(cap.layers)
+    curve_rows = []
+    for t, target in enumerate(TARGETS):
+        for j, layer in enumerate(layers):
+            c = t * n_layers + j
+            curve_rows.append((layer, target, mean[c], low[c], high[c], n_items))
+    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS)
+    d0, f0 = 2 * n_layers, 3 * n_layers
+    difference = pd.DataFrame(
+        [(layer, mean[d0 + j], low[d0 + j], high[d0 + j], mean[f0 + j], n_items)
+         for j, layer in enumerate(layers)],
+        columns=DIFF_COLUMNS,
+    )
+    items_df = pd.DataFrame([it.as_dict() for it in items], columns=ITEM_COLUMNS)
+    uniq = sorted(set(top1.flatten().tolist()))
+    names = dict(zip(uniq, token_texts(tok, uniq)))
+    item_logprobs = pd.DataFrame({
+        "item": np.repeat(np.arange(n_items), n_layers),
+        "layer": np.tile(np.array(layers), n_items),
+        "english_logprob": eng.reshape(-1),
+        "next_logprob": nxt.reshape(-1),
+        "top1_token": [names[i] for i in top1.reshape(-1).tolist()],
+    })
+    report(progress, 1.0, f"Done: {n_items} positions")
+    return AnchoringReport(
+        curves=curves,
+        items=items_df,
+        skipped=dict(skipped),
+        difference=difference,
+        item_logprobs=item_logprobs,
+        num_layers=model.num_layers,
+        raw=raw,
+        lang=lang,
+        bootstrap=unit,
+        n_texts=len(keep),
+        notes=notes,
+    )
+
+
+def items_from_frame(df: pd.DataFrame) -> list[AnchorItem]:
+    """Rebuild `AnchorItem`s from a report's `.items` frame."""
+    return [AnchorItem(**{k: row[k] for k in ITEM_COLUMNS}) for row in df.to_dict("records")]
