@@ -119,8 +119,10 @@ with tab_anchor:
         st.altair_chart(diff_chart, width="stretch")
         wins = arep.english_wins()
         st.caption(
-            ("The English translation is more likely than the actual next token at layers "
-             + ", ".join(map(str, wins)) + ".") if wins else
+            ("The English translation is more likely than the actual next token (whole CI above "
+             "zero) at layers " + ", ".join(map(str, wins)) + ". Wins in the first few layers "
+             "reflect the unembedding's token-frequency prior rather than meaning: the paper's "
+             "claim concerns the middle layers.") if wins else
             "The English translation never beats the actual next token on this model and data "
             "(a null result for Eq. 3's strong form); compare the curves' gap across layers."
         )

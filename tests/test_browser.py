@@ -57,3 +57,21 @@ def test_logit_lens_page_shows_heatmap(server):
             page.get_by_text("Download CSV").first.click()
         df = pd.read_csv(dl.value.path(), keep_default_na=False)
         assert "Hoy" in set(df["input_token"])
+
+
+def test_multilingual_page_similarity(server):
+    with browser_page() as page:
+        page.goto(server + "/multilingual")
+        page.locator(CHART).first.locator("canvas, svg").first.wait_for(timeout=300_000)
+        page.get_by_text("Download CSV").first.wait_for()
+        assert page.locator(EXCEPTION).count() == 0
+        with page.expect_download() as dl:
+            page.get_by_text("Download CSV").first.click()
+        df = pd.read_csv(dl.value.path())
+        assert {"layer", "metric", "adjusted", "ci_low", "ci_high", "retrieval_at_1"} <= set(df.columns)
+        assert set(df["metric"]) == {"raw", "centered"}
+        page.screenshot(path=str(ARTIFACTS / "multilingual.png"), full_page=True)
+        # switch tabs: the anchoring tab waits for an explicit run
+        page.get_by_role("tab", name="Anchoring").click()
+        page.get_by_role("button", name="Run anchoring").wait_for()
+        assert page.locator(EXCEPTION).count() == 0
