@@ -114,13 +114,32 @@ def export_buttons(df: pd.DataFrame, chart: alt.TopLevelMixin | None, stem: str)
 
 
 def stacked_layers(df: pd.DataFrame, value: str, category: str, title: str = "",
-                   order: list[str] | None = None) -> alt.Chart:
-    """Per-layer stacked bars (shares that sum to one), e.g. p(language | h)."""
+                   order: list[str] | None = None,
+                   x_title: str = "layer (0 = embeddings)") -> alt.Chart:
+    """Stacked bars of shares that sum to one per x (a layer, or a steering strength)."""
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("layer:O", title="layer (0 = embeddings)"),
+        x=alt.X("layer:O", title=x_title),
         y=alt.Y(f"{value}:Q", title="share", stack="normalize", axis=alt.Axis(format="%")),
         color=alt.Color(f"{category}:N", title=category, sort=order),
         order=alt.Order(f"{category}:N"),
         tooltip=[alt.Tooltip("layer:O"), alt.Tooltip(f"{category}:N"),
                  alt.Tooltip(f"{value}:Q", format=".3f")],
     ).properties(height=320, title=title)
+
+
+def trajectory_plane(anchors: pd.DataFrame, paths: pd.DataFrame, title: str = "") -> alt.Chart:
+    """Labelled anchor points plus one path per text through the layers (colour = layer)."""
+    points = alt.Chart(anchors).mark_point(filled=True, size=80, color="black").encode(
+        x=alt.X("x:Q", title="PC 1"), y=alt.Y("y:Q", title="PC 2"),
+        tooltip=["label:N", "token:N"],
+    )
+    labels = points.mark_text(dy=-10, fontSize=12).encode(text="label:N")
+    line = alt.Chart(paths).mark_line(opacity=0.5).encode(
+        x="x:Q", y="y:Q", detail="text:N", order="layer:Q", color=alt.value("#999"),
+    )
+    dots = alt.Chart(paths).mark_circle(size=60).encode(
+        x="x:Q", y="y:Q",
+        color=alt.Color("layer:Q", scale=alt.Scale(scheme="viridis"), title="layer"),
+        tooltip=["text:N", "layer:Q", alt.Tooltip("top_token:N", title="top lens token")],
+    )
+    return (line + dots + points + labels).properties(height=460, title=title)

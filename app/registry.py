@@ -40,4 +40,12 @@ EXPERIMENT_PAGES: list[PageInfo] = [
         "Translation pairs per layer (similarity, retrieval@1, confidence intervals), English "
         "anchoring of non-English text (Eq. 3), and the language of each layer's reading.",
     ),
+    PageInfo(
+        "arithmetic.py",
+        "Arithmetic",
+        ":material/calculate:",
+        "arithmetic",
+        "Numerals vs number words: similarity by bucket, numeral vs word in the lens, PCA "
+        "trajectories through the number-word plane, and the +1 intervention with sweeps.",
+    ),
 ]

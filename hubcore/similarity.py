@@ -140,3 +140,90 @@ def pair_similarity(
                 rows.append((layers[li], metric, float(matched), float(baseline),
                              float(matched - baseline), lo, hi, retrieval_at_1(sim)))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+BUCKET_COLUMNS = ["layer", "metric", "bucket", "mean", "ci_low", "ci_high"]
+
+
+def _masked_means(sim: Any, masks: dict[str, Any], weights: Optional[Any]) -> dict[str, Any]:
+    """Mean of `sim` over each boolean mask; with weights `[B, N]`, one mean per resample.
+
+    A resample with counts w contains w_i * w_j copies of cell (i, j), so its masked mean is
+    (w^T (S*M) w) / (w^T M w).
+    """
+    out = {}
+    for name, mask in masks.items():
+        m = mask.double()
+        if weights is None:
+            out[name] = (sim * m).sum() / m.sum()
+        else:
+            num = ((weights @ (sim * m)) * weights).sum(dim=1)
+            den = ((weights @ m) * weights).sum(dim=1)
+            out[name] = num / den  # nan where a resample holds no cell of the mask
+    return out
+
+
+def bucket_similarity(
+    a: Any,
+    b: Any,
+    masks: dict[str, Any],
+    contrasts: Optional[dict[str, tuple[str, Sequence[str]]]] = None,
+    layers: Optional[Sequence[int]] = None,
+    metrics: Sequence[str] = METRICS,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Mean cosine between `a_i` and `b_j` over groups of (i, j) cells, per layer, with CIs.
+
+    `masks`: bucket name -> boolean `[N, N]` (e.g. exact translation, same value, different
+    value). `contrasts`: name -> (bucket, [other buckets]) reported as mean(bucket) minus the mean
+    over the union of the others (e.g. "exact_minus_rest"), bootstrapped jointly.
+    Returns the columns `layer,metric,bucket,mean,ci_low,ci_high`.
+    """
+    import torch
+
+    a = _as_tensor(a)
+    b = _as_tensor(b)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[1:] != b.shape[1:] or a.shape[0] != b.shape[0]:
+        raise InputError("Bucketed similarity needs two [N, layers, d] sides of the same shape.")
+    n, n_layers, _ = a.shape
+    masks = {k: _as_tensor(v).bool() for k, v in masks.items()}
+    for name, mask in masks.items():
+        if mask.shape != (n, n):
+            raise InputError(f"Bucket '{name}' must be an [N, N] mask.")
+        if not bool(mask.any()):
+            raise InputError(f"Bucket '{name}' is empty for these inputs: use more items.")
+    all_masks = dict(masks)
+    for cname, (pos, rest) in (contrasts or {}).items():
+        union = torch.zeros((n, n), dtype=torch.bool)
+        for r in rest:
+            union |= masks[r]
+        all_masks[f"__rest_{cname}"] = union
+    layers = list(range(n_layers)) if layers is None else list(layers)
+    centers = (corpus_mean(a), corpus_mean(b))
+    weights = bootstrap_counts(n, n_boot, seed) if n_boot > 0 else None
+    probs = torch.tensor([0.025, 0.975], dtype=torch.float64)
+
+    def ci(values: Any) -> tuple[float, float]:
+        values = values[~torch.isnan(values)]
+        if weights is None or values.numel() == 0:
+            return float("nan"), float("nan")
+        q = torch.quantile(values, probs)
+        return float(q[0]), float(q[1])
+
+    rows = []
+    with torch.inference_mode():
+        for metric in metrics:
+            for li in range(n_layers):
+                ca, cb = (centers[0][li], centers[1][li]) if metric == "centered" else (None, None)
+                sim = cosine_matrix(a[:, li], b[:, li], ca, cb)
+                point = _masked_means(sim, all_masks, None)
+                boot = _masked_means(sim, all_masks, weights) if weights is not None else {}
+                for name in masks:
+                    lo, hi = ci(boot[name]) if boot else (float("nan"), float("nan"))
+                    rows.append((layers[li], metric, name, float(point[name]), lo, hi))
+                for cname, (pos, _) in (contrasts or {}).items():
+                    value = float(point[pos] - point[f"__rest_{cname}"])
+                    lo, hi = ci(boot[pos] - boot[f"__rest_{cname}"]) if boot else (float("nan"),) * 2
+                    rows.append((layers[li], metric, cname, value, lo, hi))
+    return pd.DataFrame(rows, columns=BUCKET_COLUMNS)

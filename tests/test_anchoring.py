@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from hubcore.stats import bootstrap_ci
 from hubcore.anchoring import (
     SKIP_REASONS,
-    bootstrap_ci,
     clean_gloss,
     cedict_glosses,
     find_items,

@@ -120,3 +120,15 @@ def test_upload_error_is_a_message_not_a_traceback():
 
     with pytest.raises(InputError, match="Line 2 of bad.tsv has 1 column"):
         parse_pairs(b"a\tb\nonly-one-column\n", "bad.tsv")
+
+
+ARITH = str(ROOT / "pages" / "arithmetic.py")
+
+
+@pytest.mark.default_model
+def test_arithmetic_page_runs(default_model):
+    at = _app().run()
+    at.switch_page(ARITH).run(timeout=300)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("vega_lite_chart")) == 4  # buckets, exact-minus-rest, lens, PCA

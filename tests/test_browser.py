@@ -75,3 +75,15 @@ def test_multilingual_page_similarity(server):
         page.get_by_role("tab", name="Anchoring").click()
         page.get_by_role("button", name="Run anchoring").wait_for()
         assert page.locator(EXCEPTION).count() == 0
+
+
+def test_arithmetic_page_intervention(server):
+    with browser_page() as page:
+        page.goto(server + "/arithmetic")
+        page.locator(CHART).first.locator("canvas, svg").first.wait_for(timeout=300_000)
+        assert page.locator(EXCEPTION).count() == 0
+        page.screenshot(path=str(ARTIFACTS / "arithmetic.png"), full_page=True)
+        page.get_by_role("tab", name="+1 intervention").click()
+        page.get_by_role("button", name="Run intervention").click()
+        page.get_by_text("Unsteered accuracy").first.wait_for(timeout=300_000)
+        assert page.locator(EXCEPTION).count() == 0

@@ -134,3 +134,31 @@ def test_default_model_centered_retrieval_peaks_mid_to_late(default_model):
     assert late > 0.5 and late > 3 * early  # measured: ~0.8 at layer 13 vs <= 0.06 early
     raw = rep.curves[rep.curves.metric == "raw"].set_index("layer")
     assert raw.loc[1:18, "adjusted"].abs().max() < 0.1  # raw differences are tiny (FINDINGS)
+
+
+def test_bucket_similarity_matches_direct_means_and_contrast():
+    from hubcore.similarity import bucket_similarity
+
+    torch.manual_seed(8)
+    n = 10
+    a = torch.randn(n, 2, 6)
+    b = a + torch.randn(n, 2, 6)
+    values = torch.tensor([1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
+    eye = torch.eye(n, dtype=torch.bool)
+    same = (values[:, None] == values[None, :]) & ~eye
+    diff = values[:, None] != values[None, :]
+    df = bucket_similarity(a, b, {"exact": eye, "same_value": same, "different_value": diff},
+                           contrasts={"exact_minus_rest": ("exact", ["same_value", "different_value"])},
+                           metrics=("raw",), n_boot=200)
+    for layer in range(2):
+        sim = torch.stack([torch.stack([F.cosine_similarity(a[i, layer], b[j, layer], dim=0)
+                                        for j in range(n)]) for i in range(n)]).double()
+        got = df[df.layer == layer].set_index("bucket")["mean"]
+        assert abs(got["exact"] - sim[eye].mean().item()) < 1e-6
+        assert abs(got["same_value"] - sim[same].mean().item()) < 1e-6
+        assert abs(got["different_value"] - sim[diff].mean().item()) < 1e-6
+        rest = sim[same | diff].mean().item()
+        assert abs(got["exact_minus_rest"] - (sim[eye].mean().item() - rest)) < 1e-6
+    assert (df.ci_low <= df["mean"] + 1e-9).all() and (df["mean"] <= df.ci_high + 1e-9).all()
+    with pytest.raises(InputError, match="empty"):
+        bucket_similarity(a, b, {"none": torch.zeros(n, n, dtype=torch.bool)})

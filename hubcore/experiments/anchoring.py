@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..anchoring import ITEM_COLUMNS, AnchorItem, bootstrap_ci, default_lexicon, find_items, is_chinese
+from ..anchoring import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items, is_chinese
+from ..stats import bootstrap_ci
 from ..errors import InputError
 from ..lens import project
 from ..progress import Progress, report, scaled

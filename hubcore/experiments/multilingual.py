@@ -16,6 +16,7 @@ from ..langprob import check_languages, language_mix
 from ..lens import project
 from ..progress import Progress, report, scaled
 from ..similarity import METRICS, pair_similarity
+from ..stats import bootstrap_ci
 from ..tokens import encode
 from ..trace import capture, capture_encoded
 
@@ -125,14 +126,9 @@ def language_probabilities(
     n_pos = sum(sizes)
     arr = np.stack(per_text)  # [T, n_layers, n_langs + 1]
     names = langs + ["other"]
-    mean = arr.mean(axis=0)
-    rng = np.random.default_rng(seed)
-    if n_boot > 0 and len(arr) > 1:
-        idx = rng.integers(0, len(arr), size=(n_boot, len(arr)))
-        boots = arr[idx].mean(axis=1)  # [B, n_layers, n_langs + 1]
-        lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
-    else:
-        lo = hi = np.full_like(mean, np.nan)
+    flat = arr.reshape(len(arr), -1)
+    mean, lo, hi = (x.reshape(arr.shape[1:]) for x in
+                    bootstrap_ci(flat, np.arange(len(arr)), n_boot=n_boot, seed=seed))
     rows = [(layer, names[j], float(mean[layer, j]), float(lo[layer, j]), float(hi[layer, j]))
             for layer in range(mean.shape[0]) for j in range(len(names))]
     return LanguageReport(curves=pd.DataFrame(rows, columns=LANGPROB_COLUMNS), per_text=arr,
