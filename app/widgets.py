@@ -128,6 +128,14 @@ def user_errors() -> Iterator[None]:
         st.stop()
 
 
+def run_requested(key: str, clicked: bool) -> bool:
+    """Heavy experiments run only once their button has been pressed; afterwards every rerun
+    (a slider, another tab) keeps showing the (cached) result."""
+    if clicked:
+        st.session_state[key] = True
+    return bool(st.session_state.get(key))
+
+
 def example_picker(examples: dict[str, Any], key: str) -> Any:
     """A selectbox of named examples; returns the chosen example's value."""
     name = st.selectbox("Example", list(examples), key=key)

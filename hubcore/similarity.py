@@ -93,6 +93,15 @@ def retrieval_at_1(sim: Any) -> float:
     return float((sim.argmax(dim=1) == torch.arange(sim.shape[0])).double().mean())
 
 
+def _layer_similarities(a: Any, b: Any, metrics: Sequence[str],
+                        centers: Optional[tuple[Any, Any]]) -> Any:
+    """Yield (metric, layer index, cosine matrix) for every metric and layer (float64)."""
+    for metric in metrics:
+        for li in range(a.shape[1]):
+            ca, cb = (centers[0][li], centers[1][li]) if metric == "centered" else (None, None)
+            yield metric, li, cosine_matrix(a[:, li], b[:, li], ca, cb)
+
+
 def pair_similarity(
     a: Any,
     b: Any,
@@ -127,18 +136,15 @@ def pair_similarity(
     weights = bootstrap_counts(n, n_boot, seed) if n_boot > 0 else None
     rows = []
     with torch.inference_mode():
-        for metric in metrics:
-            for li in range(n_layers):
-                ca, cb = (centers[0][li], centers[1][li]) if metric == "centered" else (None, None)
-                sim = cosine_matrix(a[:, li], b[:, li], ca, cb)
-                matched, baseline = matched_minus_baseline(sim)
-                lo = hi = float("nan")
-                if weights is not None:
-                    bm, bb = matched_minus_baseline(sim, weights)
-                    q = torch.quantile(bm - bb, torch.tensor([0.025, 0.975], dtype=torch.float64))
-                    lo, hi = float(q[0]), float(q[1])
-                rows.append((layers[li], metric, float(matched), float(baseline),
-                             float(matched - baseline), lo, hi, retrieval_at_1(sim)))
+        for metric, li, sim in _layer_similarities(a, b, metrics, centers):
+            matched, baseline = matched_minus_baseline(sim)
+            lo = hi = float("nan")
+            if weights is not None:
+                bm, bb = matched_minus_baseline(sim, weights)
+                q = torch.quantile(bm - bb, torch.tensor([0.025, 0.975], dtype=torch.float64))
+                lo, hi = float(q[0]), float(q[1])
+            rows.append((layers[li], metric, float(matched), float(baseline),
+                         float(matched - baseline), lo, hi, retrieval_at_1(sim)))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -200,7 +206,7 @@ def bucket_similarity(
             union |= masks[r]
         all_masks[f"__rest_{cname}"] = union
     layers = list(range(n_layers)) if layers is None else list(layers)
-    centers = (corpus_mean(a), corpus_mean(b))
+    centers = (corpus_mean(a), corpus_mean(b)) if "centered" in metrics else None
     weights = bootstrap_counts(n, n_boot, seed) if n_boot > 0 else None
     probs = torch.tensor([0.025, 0.975], dtype=torch.float64)
 
@@ -213,17 +219,14 @@ def bucket_similarity(
 
     rows = []
     with torch.inference_mode():
-        for metric in metrics:
-            for li in range(n_layers):
-                ca, cb = (centers[0][li], centers[1][li]) if metric == "centered" else (None, None)
-                sim = cosine_matrix(a[:, li], b[:, li], ca, cb)
-                point = _masked_means(sim, all_masks, None)
-                boot = _masked_means(sim, all_masks, weights) if weights is not None else {}
-                for name in masks:
-                    lo, hi = ci(boot[name]) if boot else (float("nan"), float("nan"))
-                    rows.append((layers[li], metric, name, float(point[name]), lo, hi))
-                for cname, (pos, _) in (contrasts or {}).items():
-                    value = float(point[pos] - point[f"__rest_{cname}"])
-                    lo, hi = ci(boot[pos] - boot[f"__rest_{cname}"]) if boot else (float("nan"),) * 2
-                    rows.append((layers[li], metric, cname, value, lo, hi))
+        for metric, li, sim in _layer_similarities(a, b, metrics, centers):
+            point = _masked_means(sim, all_masks, None)
+            boot = _masked_means(sim, all_masks, weights) if weights is not None else {}
+            for name in masks:
+                lo, hi = ci(boot[name]) if boot else (float("nan"), float("nan"))
+                rows.append((layers[li], metric, name, float(point[name]), lo, hi))
+            for cname, (pos, _) in (contrasts or {}).items():
+                value = float(point[pos] - point[f"__rest_{cname}"])
+                lo, hi = ci(boot[pos] - boot[f"__rest_{cname}"]) if boot else (float("nan"),) * 2
+                rows.append((layers[li], metric, cname, value, lo, hi))
     return pd.DataFrame(rows, columns=BUCKET_COLUMNS)

@@ -16,6 +16,8 @@ residual stream at one layer and watch the output change. This module does that 
   explicit loop keeps position ids, stopping and sampling free of the model's generation-config
   defaults such as a hidden top-k.)
 - `sweep_generate`: items x coefficients as rows of ONE batched generation, returned tidy.
+  With edits at the last prompt position only, each item's prompt minus its last token runs
+  once and its KV cache is copied to the item's rows (`generate_ids(share_prefix=True)`).
 
 Layer convention (as everywhere): 0 = embedding output (input of block 1), i = output of block i.
 Positions are token indices of the UNPADDED prompt (the model's BOS counts as position 0).
@@ -285,15 +287,23 @@ def _traced(
     save_layers: Sequence[int] = (),
     logits: bool = True,
     keep_cache: bool = False,
+    inputs: Optional[dict[str, Any]] = None,
+    past_key_values: Any = None,
 ) -> dict[str, Any]:
     """Run ONE nnsight trace of the padded batch with `interventions`; caller holds lock/no-grad.
 
     Returns `inputs`, and as asked: `states` (list, one `[B, T, d]` per saved layer, after the
     edits of that layer), `logits` (`[B, V]`, last column) and `cache` (past_key_values).
+    With `inputs` (ready tensors) and `past_key_values`, the trace continues a cached batch:
+    `encoded` then only gives the row count, and positions index the new columns (1 per row
+    for the shared-prefix "last" step).
     """
     std = model.std
-    inputs = _inputs(model, encoded)
-    lengths = [len(e) for e in encoded]
+    if inputs is None:
+        inputs = _inputs(model, encoded)
+        lengths = [len(e) for e in encoded]
+    else:
+        lengths = [inputs["input_ids"].shape[1]] * inputs["input_ids"].shape[0]
     width = inputs["input_ids"].shape[1]
     resolved = [_resolve(iv, lengths, width, model) for iv in interventions]
     touched = sorted(set(r.layer for r in resolved) | set(int(l) for l in save_layers))
@@ -301,6 +311,8 @@ def _traced(
     if any(l < 0 or l > top for l in touched):
         raise InputError(f"Layers must lie in 0..{top} for this model.")
     kwargs: dict[str, Any] = {"use_cache": keep_cache}
+    if past_key_values is not None:
+        kwargs["past_key_values"] = past_key_values
     if logits and _accepts(model, "logits_to_keep"):
         kwargs["logits_to_keep"] = 1  # the prompt pass needs only the last column of the head
     saved: list[Any] = []
@@ -416,8 +428,17 @@ def generate_ids(
     seed: int = 0,
     stop_at_newline: bool = False,
     generator: Any = None,
+    share_prefix: bool = False,
 ) -> list[list[int]]:
-    """New token ids per prompt (EOS and anything after a stop excluded); see `generate`."""
+    """New token ids per prompt (EOS and anything after a stop excluded); see `generate`.
+
+    `share_prefix`: when every intervention edits only the last prompt position and some
+    prompts repeat (a coefficient sweep), run each distinct prompt minus its last token once
+    (plain forward, KV cache), copy that cache to the rows sharing it, then feed each row's
+    last token in the traced, edited step. Causal attention makes the earlier positions
+    identical across rows, so greedy outputs equal the unshared path (up to float noise in
+    the batched kernels); otherwise (other positions, 1-token prompts, no repeats) it is ignored.
+    """
     import torch
 
     if not prompts:
@@ -437,8 +458,13 @@ def generate_ids(
         return newline_ids[tok]
 
     with model.lock, torch.inference_mode():
-        # prompt pass: the one nnsight trace where the interventions apply; keep the KV cache
-        res = _traced(model, encoded, interventions, logits=True, keep_cache=True)
+        if share_prefix and _can_share_prefix(encoded, interventions):
+            # every edit sits on the last prompt token, so everything before it is the same for
+            # all rows of a prompt: run each distinct prefix once, then the last token per row
+            res = _shared_prefix_pass(model, encoded, interventions)
+        else:
+            # prompt pass: the one nnsight trace where the interventions apply; keep the KV cache
+            res = _traced(model, encoded, interventions, logits=True, keep_cache=True)
         inputs, cache, logits = res["inputs"], res["cache"], res["logits"]
         batch = len(encoded)
         mask = inputs["attention_mask"]
@@ -470,6 +496,62 @@ def generate_ids(
             step_out = hf(input_ids=feed[:, None], **kwargs)
             cache, logits = step_out.past_key_values, step_out.logits[:, -1]
     return out
+
+
+def _can_share_prefix(encoded: Sequence[Encoded], interventions: Sequence[Intervention]) -> bool:
+    """Shared-prefix prompt pass applies: edits only at "last", prompts of 2+ tokens, repeats."""
+    if any(not (isinstance(iv.positions, str) and iv.positions == "last") for iv in interventions):
+        return False
+    if any(len(e) < 2 for e in encoded):
+        return False
+    return len({tuple(e.ids) for e in encoded}) < len(encoded)
+
+
+def _shared_prefix_pass(
+    model: "HubModel", encoded: Sequence[Encoded], interventions: Sequence[Intervention]
+) -> dict[str, Any]:
+    """The prompt pass of `generate_ids` with the prefix (all but the last token) run once per prompt.
+
+    Returns what `_traced(..., keep_cache=True)` returns for the full prompts: `inputs` whose
+    attention mask / position ids are those of the full left-padded batch, the edited `cache`
+    for every row and the `logits` at the last prompt token. Caller holds lock / no-grad.
+    """
+    import torch
+
+    first: dict[tuple[int, ...], int] = {}
+    unique: list[Encoded] = []
+    index: list[int] = []
+    for e in encoded:
+        key = tuple(e.ids)
+        if key not in first:
+            first[key] = len(unique)
+            unique.append(Encoded(ids=list(e.ids[:-1]), offsets=list(e.offsets[:-1])))
+        index.append(first[key])
+    device = model.device
+    prefix = pad_left([e.ids for e in unique], model.tokenizer.pad_token_id, device)
+    prefix_pos = prefix.pop("position_ids")
+    kwargs: dict[str, Any] = {"use_cache": True}
+    if model.accepts_position_ids:
+        kwargs["position_ids"] = prefix_pos
+    hf = model.hf
+    base = getattr(hf, "base_model", None)
+    if base is None or base is hf:  # no separate body: run the whole model, one logit column
+        base = hf
+        if _accepts(model, "logits_to_keep"):
+            kwargs["logits_to_keep"] = 1
+    cache = base(**prefix, **kwargs).past_key_values
+    rows = torch.tensor(index, dtype=torch.long, device=device)
+    cache.batch_select_indices(rows)  # one copy of its prompt's prefix cache per row
+    mask = prefix["attention_mask"][rows]
+    mask = torch.cat([mask, mask.new_ones(len(encoded), 1)], dim=1)
+    last = torch.tensor([e.ids[-1] for e in encoded], dtype=torch.long, device=device)[:, None]
+    inputs: dict[str, Any] = {"input_ids": last, "attention_mask": mask}
+    if model.accepts_position_ids:
+        inputs["position_ids"] = prefix_pos[rows][:, -1:] + 1  # = prefix length (0-based)
+    res = _traced(
+        model, encoded, interventions, logits=True, keep_cache=True, inputs=inputs, past_key_values=cache
+    )
+    return res
 
 
 def _decode(model: "HubModel", ids: Sequence[int], stop_at_newline: bool) -> str:
@@ -545,6 +627,7 @@ def sweep_generate(
     `vectors` is `[d]` (same for every item) or `[N, d]` (one per prompt). All coefficients of an
     item always share a batch; items are split into several batches only when rows x (prompt +
     new tokens) exceeds `token_budget`. Greedy rows equal the same rows generated alone.
+    With `positions="last"` the prompt minus its last token runs once per item, not per row.
     """
     import pandas as pd
     import torch
@@ -580,7 +663,7 @@ def sweep_generate(
         )
         ids = generate_ids(
             model, [prompts[i] for i, _ in rows], [iv], max_new_tokens, greedy, temperature,
-            top_p, seed, stop_at_newline, generator=gen,
+            top_p, seed, stop_at_newline, generator=gen, share_prefix=True,
         )
         for (i, c), row in zip(rows, ids):
             records.append(

@@ -4,7 +4,7 @@ import altair as alt
 import streamlit as st
 
 from app.charts import export_buttons, layer_lines, stacked_layers, trajectory_plane
-from app.widgets import current_spec, require_model, run_experiment, user_errors
+from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
 from hubcore.data.arithmetic import SUPPORTED_LANGUAGES, anchor_words
 from hubcore.experiments.arithmetic import (OUTCOMES, arithmetic_similarity, numeral_vs_word,
                                            plus_one_intervention)
@@ -107,9 +107,7 @@ with tab_int:
                                      value=(0.0, 3.0), key="ar_int_s")
         sweep_layers = st.toggle("Also sweep layers (every third layer)", False, key="ar_int_layers")
         go = st.form_submit_button("Run intervention", icon=":material/play_arrow:")
-    if go:
-        st.session_state["ar_int_requested"] = True
-    if st.session_state.get("ar_int_requested"):
+    if run_requested("ar_int_requested", go):
         grid = [s for s in [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0]
                 if strengths[0] <= s <= strengths[1]]
         layers = tuple(range(1, top + 1, 3)) if sweep_layers else (int(layer),)

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app.charts import export_buttons, layer_lines, stacked_layers
-from app.widgets import current_spec, require_model, run_experiment, upload_pairs, user_errors
+from app.widgets import current_spec, require_model, run_experiment, run_requested, upload_pairs, user_errors
 from hubcore.data.parallel import available_pair_sets
 from hubcore.experiments.anchoring import anchoring
 from hubcore.experiments.multilingual import (TEMPLATES, language_probabilities,
@@ -101,9 +101,7 @@ with tab_anchor:
         n_texts = c1.number_input("Texts used", 5, 500, 40, step=5, key="anc_n")
         raw_a = c2.toggle("Raw (no final norm)", False, key="anc_raw")
         go = st.form_submit_button("Run anchoring", icon=":material/play_arrow:")
-    if go:
-        st.session_state["anc_requested"] = True
-    if st.session_state.get("anc_requested"):
+    if run_requested("anc_requested", go):
         texts = [a for a, _ in sample(pairs_a, int(n_texts), seed=1)]
         with user_errors():
             arep = run_experiment(anchoring, current_spec(), texts=tuple(texts), lang=lang_a2, raw=raw_a)
@@ -150,9 +148,7 @@ with tab_lang:
         n_l = c2.number_input("Texts used", 2, 200, 12, key="lang_n")
         raw_l = c3.toggle("Raw (no final norm)", False, key="lang_raw")
         go_l = st.form_submit_button("Run language probability", icon=":material/play_arrow:")
-    if go_l:
-        st.session_state["lang_requested"] = True
-    if st.session_state.get("lang_requested"):
+    if run_requested("lang_requested", go_l):
         texts_l = [a for a, _ in sample(pairs_l, int(n_l), seed=2)]
         with user_errors():
             lrep = run_experiment(language_probabilities, current_spec(), texts=tuple(texts_l),

@@ -9,7 +9,7 @@ import torch
 from hubcore.data.arithmetic import anchor_words
 from hubcore.errors import InputError
 from hubcore.lens import project
-from hubcore.projection import anchor_plane, anchor_token, project_states, trajectories
+from hubcore.projection import anchor_plane, project_states, trajectories
 from hubcore.tokens import pad_left
 from hubcore.trace import capture_last
 

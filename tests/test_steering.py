@@ -365,3 +365,101 @@ def test_default_sweep_batched_equals_alone_and_steering_changes_text(default_mo
 def test_default_edit_once_matches_hook_reference_and_every_step_differs(default_model):
     ours, every = _check_once_semantics(default_model, layer=6, n=6, prompts=DEFAULT_PROMPTS[:1])
     assert ours != every  # editing at every generated token would give another text
+
+
+# ------------------------------------------------ shared-prefix prompt pass (sweeps at "last")
+
+SHARED_PROMPTS = [
+    "The capital of France is",
+    "Hola",
+    "La capital de España es Madrid. La capital de Francia es",  # longer than gemma's window (8)
+    "def add(a, b):",
+]
+
+
+def _spy_shared(monkeypatch) -> list[int]:
+    """Count shared-prefix prompt passes (rows each), still running the real one."""
+    used: list[int] = []
+    real = S._shared_prefix_pass
+
+    def spy(model, encoded, interventions):
+        used.append(len(encoded))
+        return real(model, encoded, interventions)
+
+    monkeypatch.setattr(S, "_shared_prefix_pass", spy)
+    return used
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "gemma3_text"])
+def test_shared_prefix_generation_equals_unshared_path(tiny_model, family, monkeypatch):
+    m = tiny_model(family)
+    used = _spy_shared(monkeypatch)
+    g = torch.Generator().manual_seed(7)
+    coefs = [0.0, 1.0, -3.0, 6.0]
+    rows = [(i, c) for i in range(len(SHARED_PROMPTS)) for c in coefs]
+    rows = rows[::2] + rows[1::2]  # rows of one prompt need not be adjacent
+    prompts = [SHARED_PROMPTS[i] for i, _ in rows]
+    vs = torch.randn(len(SHARED_PROMPTS), m.hidden_size, generator=g) * 3.0
+    eos_dir = S.unembedding_difference(m, "<eos>", " the") * 50.0
+    cases = [
+        Intervention(0, vs[[i for i, _ in rows]], [c for _, c in rows]),
+        Intervention(2, vs[[i for i, _ in rows]], [c for _, c in rows], kind="replace"),
+        Intervention(1, vs[0], [c for _, c in rows], norm_preserving=True),
+        # rows with coef > 0 are pushed to EOS at once: they stop while the others go on
+        Intervention(m.num_layers, eos_dir, [max(c, 0.0) for _, c in rows]),
+    ]
+    for iv in cases:
+        plain = S.generate_ids(m, prompts, [iv], max_new_tokens=5)
+        shared = S.generate_ids(m, prompts, [iv], max_new_tokens=5, share_prefix=True)
+        assert shared == plain
+    assert used == [len(rows)] * len(cases)
+    assert any(r == [] for r in plain) and any(len(r) == 5 for r in plain)  # EOS rows, full rows
+    # sampling draws the same numbers in the same order
+    a = S.generate_ids(m, prompts, cases[0:1], max_new_tokens=4, greedy=False, temperature=2.0, seed=1)
+    b = S.generate_ids(m, prompts, cases[0:1], max_new_tokens=4, greedy=False, temperature=2.0, seed=1,
+                       share_prefix=True)
+    assert a == b
+
+
+def test_shared_prefix_falls_back_when_it_cannot_apply(tiny, monkeypatch):
+    used = _spy_shared(monkeypatch)
+    v = _vec(tiny, 3, scale=4.0)
+    prompts = [PROMPTS[0]] * 2 + [PROMPTS[1]] * 2
+    for iv in (Intervention(1, v, [0.0, 2.0, 0.0, 2.0], [-2]), Intervention(1, v, 1.0, None)):
+        assert S.generate_ids(tiny, prompts, [iv], 4, share_prefix=True) == S.generate_ids(tiny, prompts, [iv], 4)
+    assert used == []
+    S.generate_ids(tiny, PROMPTS, [Intervention(1, v)], 4, share_prefix=True)  # no prompt repeats
+    assert used == []
+    S.generate_ids(tiny, prompts, [], 4, share_prefix=True)  # no intervention: prefix still shared
+    assert used == [4]
+    one = S.Encoded(ids=[5], offsets=[(0, 1)])
+    two = S.Encoded(ids=[1, 5], offsets=[(0, 0), (0, 1)])
+    assert not S._can_share_prefix([one, one], [])  # a 1-token prompt has no prefix
+    assert S._can_share_prefix([two, two], [Intervention(1, v)])
+
+
+def test_sweep_uses_the_shared_prefix(tiny, monkeypatch):
+    used = _spy_shared(monkeypatch)
+    v = _vec(tiny, 5, scale=8.0)
+    df = S.sweep_generate(tiny, PROMPTS, v, 1, [0.0, 2.0, 5.0], max_new_tokens=4)
+    assert used == [9]
+    used.clear()
+    ref = S.sweep_generate(tiny, PROMPTS, v, 1, [0.0, 2.0, 5.0], positions=[-1], max_new_tokens=4)
+    assert used == []  # same edit spelled as an index list: the unshared path
+    assert df["continuation"].tolist() == ref["continuation"].tolist()
+
+
+@pytest.mark.default_model
+def test_default_shared_prefix_sweep_equals_unshared(default_model, monkeypatch):
+    m = default_model
+    used = _spy_shared(monkeypatch)
+    layer = m.num_layers // 2
+    v = S.hidden_difference(m, ["Good"], ["Bad"], layer=layer)[0]
+    prompts = ["2 + 3 = 5\n7 + 1 = 8\n4 + 4 =", "The capital of France is"]
+    coefs = [0.0, 1.0, 3.0]
+    rows = [(p, c) for p in prompts for c in coefs]
+    iv = Intervention(layer, v, [c for _, c in rows])
+    plain = S.generate_ids(m, [p for p, _ in rows], [iv], max_new_tokens=4)
+    shared = S.generate_ids(m, [p for p, _ in rows], [iv], max_new_tokens=4, share_prefix=True)
+    assert used == [len(rows)]
+    assert shared == plain

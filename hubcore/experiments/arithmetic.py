@@ -95,8 +95,6 @@ def numeral_vs_word(
     Both surface forms of each target are read (after "+" the no-space digit is the likely one;
     the word may come with or without a space) and the better one counts for each item and layer.
     """
-    import torch
-
     exprs = list(expressions) if expressions is not None else sample_expressions(n, seed=seed)
     if not exprs:
         raise InputError("No expressions.")
