@@ -46,6 +46,7 @@ with tab_sim:
         "computed values, same_value would sit above different_value."
     )
     export_buttons(rep.curves, chart, "arithmetic_similarity")
+    export_buttons(rep.curves[rep.curves.bucket == "exact_minus_rest"], diff, "arithmetic_exact_minus_rest")
 
 with tab_lens:
     with st.form("ar_lens"):
@@ -127,7 +128,7 @@ with tab_int:
             if len(layers) > 1:
                 ichart = ichart.facet(column=alt.Column("layer_:O", title="layer"))
             st.altair_chart(ichart)
-            export_buttons(irep.rates, None, "arithmetic_intervention")
+            export_buttons(irep.rates, ichart, "arithmetic_intervention")
             if not (irep.rates.query("outcome == 'corrected'")["rate"] > 0).any():
                 st.info("No strength turned a correct answer into c−1 on this model: the paper's "
                         "effect does not show here (a null result). Larger models are where it "

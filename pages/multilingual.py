@@ -89,6 +89,7 @@ with tab_sim:
     st.altair_chart(ret_chart, width="stretch")
     st.caption("Fraction of inputs whose most similar state on the other side is their own translation.")
     export_buttons(curves, sim_chart, "similarity")
+    export_buttons(curves, ret_chart, "similarity_retrieval")
 
 with tab_anchor:
     st.caption(
@@ -129,6 +130,7 @@ with tab_anchor:
                        "(the residual norm, not meaning): an apparent English 'win' there is an "
                        "artefact of the raw lens.")
         export_buttons(arep.csv_frame(), anc_chart, "anchoring")
+        export_buttons(arep.difference, diff_chart, "anchoring_difference")
         with st.expander(f"Positions used ({len(arep.items)}) and skipped"):
             st.dataframe(arep.items, hide_index=True, width="stretch")
             st.write(arep.skipped)
