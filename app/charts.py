@@ -143,3 +143,21 @@ def trajectory_plane(anchors: pd.DataFrame, paths: pd.DataFrame, title: str = ""
         tooltip=["text:N", "layer:Q", alt.Tooltip("top_token:N", title="top lens token")],
     )
     return (line + dots + points + labels).properties(height=460, title=title)
+
+
+def token_strip(df: pd.DataFrame, title: str = "") -> alt.Chart:
+    """Figure-7 style strip: each input token (bottom row) under its top lens token (top row),
+    the lens token coloured by its probability; wraps into lines of 16 tokens."""
+    d = df.copy()
+    d["line"] = d["position"] // 16
+    d["col"] = d["position"] % 16
+    d["input"] = d["input_token"].map(lambda t: _short(t, 10))
+    d["lens"] = d["top_token"].map(lambda t: _short(t, 10))
+    base = alt.Chart(d).encode(x=alt.X("col:O", axis=None), y=alt.Y("line:O", axis=None))
+    cells = base.mark_rect(height=34, width=70).encode(
+        color=alt.Color("prob:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="p(lens top-1)"),
+        tooltip=["position:Q", "input_token:N", "top_token:N", alt.Tooltip("prob:Q", format=".3f")],
+    )
+    lens = base.mark_text(dy=-8, fontSize=11, fontWeight="bold").encode(text="lens:N")
+    inp = base.mark_text(dy=9, fontSize=10, color="#555").encode(text="input:N")
+    return (cells + lens + inp).properties(width=alt.Step(74), height=alt.Step(40), title=title)

@@ -48,4 +48,20 @@ EXPERIMENT_PAGES: list[PageInfo] = [
         "Numerals vs number words: similarity by bucket, numeral vs word in the lens, PCA "
         "trajectories through the number-word plane, and the +1 intervention with sweeps.",
     ),
+    PageInfo(
+        "code.py",
+        "Code",
+        ":material/code:",
+        "code",
+        "Python read through English: ' and' at list-literal commas, parameter names before "
+        "arguments, steering range(end) into range(0, end), and a live lens strip over a snippet.",
+    ),
+    PageInfo(
+        "semantics.py",
+        "Formal semantics",
+        ":material/account_tree:",
+        "semantics",
+        "Sentences vs their logical forms with lexical-overlap controls, and thematic roles "
+        "(agent, recipient, theme) read through the lens.",
+    ),
 ]

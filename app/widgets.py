@@ -131,9 +131,10 @@ def user_errors() -> Iterator[None]:
 def run_requested(key: str, clicked: bool) -> bool:
     """Heavy experiments run only once their button has been pressed; afterwards every rerun
     (a slider, another tab) keeps showing the (cached) result."""
+    flag = f"_requested_{key}"  # namespaced: never collides with a widget or form key
     if clicked:
-        st.session_state[key] = True
-    return bool(st.session_state.get(key))
+        st.session_state[flag] = True
+    return bool(st.session_state.get(flag))
 
 
 def example_picker(examples: dict[str, Any], key: str) -> Any:

@@ -201,6 +201,50 @@ def cmd_arithmetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_code(args: argparse.Namespace) -> int:
+    from .code_parsing import load_user_code
+    from .experiments import code as cx
+
+    _check_out(args.out)
+    programs = None
+    if args.source != "humaneval":
+        programs = load_user_code(_read_file(args.source), args.source)
+    model = _load(args)
+    if args.code_command == "lists":
+        rep = _run("List literals", cx.list_literals, model, programs=programs, raw=args.raw,
+                   n_boot=args.bootstrap, max_programs=args.max_programs)
+        _note([f"skipped {k}: {v}" for k, v in dict(rep.skipped).items() if v])
+        _write(rep.curves, args.out)
+    elif args.code_command == "roles":
+        rep = _run("Semantic roles", cx.semantic_roles, model, programs=programs, raw=args.raw,
+                   n_boot=args.bootstrap, max_programs=args.max_programs)
+        _note([f"skipped {k}: {v}" for k, v in dict(rep.skipped).items() if v])
+        _write(rep.curves, args.out)
+    else:
+        rep = _run("range steering", cx.range_steer, model, programs=programs, layer=args.layer,
+                   strengths=args.strengths)
+        out = Path(args.out)
+        _write(rep.generations, str(out))
+        _write(rep.rates, str(out.with_name(out.stem + "_rates" + out.suffix)))
+    return 0
+
+
+def cmd_semantics(args: argparse.Namespace) -> int:
+    from .experiments import semantics as sx
+
+    _check_out(args.out)
+    model = _load(args)
+    if args.sem_command == "similarity":
+        rep = _run("Sentence vs LF", sx.lf_similarity, model, n=args.n, seed=args.seed,
+                   n_boot=args.bootstrap)
+        _write(rep.csv_frame(args.metric), args.out)
+    else:
+        rep = _run("Thematic roles", sx.thematic_roles, model, n=args.n, seed=args.seed,
+                   raw=args.raw, n_boot=args.bootstrap)
+        _write(rep.curves, args.out)
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from .default_model import default_model_dir
 
@@ -325,6 +369,51 @@ def build_parser() -> argparse.ArgumentParser:
         q_.add_argument("--out", required=True, help="CSV file to write")
         _add_model_args(q_)
         q_.set_defaults(func=cmd_arithmetic)
+
+    p = sub.add_parser("code", help="English anchors in Python code (paper §3.3, Fig. 12b)",
+                       description="Code experiments on HumanEval (parsed, never executed) or your file.")
+    csub = p.add_subparsers(dest="code_command", metavar="EXPERIMENT")
+    csub.required = True
+    c1 = csub.add_parser("lists", help="' and'/' or'/' not' vs next token at list commas (Fig. 8a)",
+                         description="Writes layer,target,mean_logprob,ci_low,ci_high,n with target "
+                                     "in {and, or, not, next}.")
+    c2 = csub.add_parser("roles", help="parameter name vs argument before each argument (Fig. 8b)",
+                         description="Writes layer,target,mean_logprob,ci_low,ci_high,n with target "
+                                     "in {role, argument}.")
+    c3 = csub.add_parser("range-steer", help="steer range(end) towards range(0, end) (Fig. 12b)",
+                         description="Adds s x (W_U['start'] - W_U['end']) at the '(' of single-argument "
+                                     "range( calls; writes generations to --out and success rates to "
+                                     "<out>_rates.csv.")
+    c3.add_argument("--layer", type=int, default=None, help="layer (default: L/2)")
+    c3.add_argument("--strengths", type=float, nargs="+", default=[0, 1, 2, 4, 8])
+    for c_ in (c1, c2):
+        c_.add_argument("--raw", action="store_true", help="skip the final norm")
+        c_.add_argument("--bootstrap", type=int, default=1000)
+        c_.add_argument("--max-programs", type=int, default=164)
+    for c_ in (c1, c2, c3):
+        c_.add_argument("--source", default="humaneval", help="'humaneval' or a .py file (default: humaneval)")
+        c_.add_argument("--out", required=True, help="CSV file to write")
+        _add_model_args(c_)
+        c_.set_defaults(func=cmd_code)
+
+    p = sub.add_parser("semantics", help="sentences vs logical forms (paper §3.4)",
+                       description="Formal-semantics experiments on generated COGS-style data.")
+    ssub = p.add_subparsers(dest="sem_command", metavar="EXPERIMENT")
+    ssub.required = True
+    s1 = ssub.add_parser("similarity", help="sentence vs its LF minus three baselines (Fig. 9)",
+                         description="Writes layer,baseline,adjusted,ci_low,ci_high with baseline in "
+                                     "{nonmatching, swapped_names, swapped_shuffled}.")
+    s1.add_argument("--metric", default="raw", choices=["raw", "centered"])
+    s2 = ssub.add_parser("roles", help="agent/recipient/theme through the lens (Fig. 10)",
+                         description="Writes layer,gold_role,read_role,mean_prob,ci_low,ci_high,adjusted.")
+    s2.add_argument("--raw", action="store_true", help="skip the final norm")
+    for s_ in (s1, s2):
+        s_.add_argument("--n", type=int, default=200, help="examples (default: 200)")
+        s_.add_argument("--seed", type=int, default=0)
+        s_.add_argument("--bootstrap", type=int, default=1000)
+        s_.add_argument("--out", required=True, help="CSV file to write")
+        _add_model_args(s_)
+        s_.set_defaults(func=cmd_semantics)
 
     p = sub.add_parser("prepare", help="convert and cache the embedded default model (once)",
                        description="De-quantise the packaged Gemma-3-270M GGUF and cache it as "

@@ -74,12 +74,19 @@ def chinese_number(n: int) -> str:
     return head + (_ZH_DIGITS[ones] if ones else "")
 
 
-@lru_cache(maxsize=1024)
 def number_words(n: int, lang: str = "en") -> str:
-    """The number `n` (0..99) in words: 21 -> "twenty-one" / "veintiuno" / "einundzwanzig" / "二十一"."""
+    """The number `n` (0..99) in words: 21 -> "twenty-one" / "veintiuno" / "einundzwanzig" / "二十一".
+
+    Validation happens before the cache: 3.0 == 3 and True == 1 hash alike, so a cached call
+    would otherwise accept them."""
     _check_lang(lang)
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_VALUE:
         raise InputError(f"Number words cover the integers 0..{MAX_VALUE}, not {n!r}.")
+    return _number_words(n, lang)
+
+
+@lru_cache(maxsize=1024)
+def _number_words(n: int, lang: str) -> str:
     if lang == "zh":
         return chinese_number(n)
     from num2words import num2words

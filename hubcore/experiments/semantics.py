@@ -1,0 +1,352 @@
+"""Formal-semantics experiments (paper §3.4): sentences vs their logical forms.
+
+- `lf_similarity` (Fig. 9): per layer, cos(sentence_i, LF_i) at the last token, minus three
+  baselines, each with a 95% bootstrap CI over items:
+    nonmatching       the mean of cos(sentence_i, LF_j), j != i (the paper's baseline);
+    swapped_names     cos(sentence_i, LF_i with its two proper names exchanged): the same words,
+                      the wrong meaning, so this difference is the part of the similarity that
+                      lexical overlap cannot explain;
+    swapped_shuffled  as swapped_names, with the AND-conjuncts also shuffled.
+  The swap baselines are paired differences over the examples that hold two distinct proper names
+  (generated data: all of them; uploads: the pairs where two capitalised words appear on both
+  sides); the non-matching baseline uses every example.
+- `thematic_roles` (Fig. 10): at the token before each non-initial proper-name argument (where
+  the lens predicts the name), the lens probability of " agent", " recipient" and " theme" per
+  layer, grouped by the name's gold role, with each role word's mean over all those positions of
+  the layer subtracted ("adjusted", the paper's prior adjustment).
+
+The LFs fed to the model use the compact rendering ("*cake(x4); sell.agent(x1, Eleanor) AND
+...") unless `lf_format="cogs"` asks for COGS spacing. Each function serves the Formal-semantics
+page and `python -m hubcore semantics ...`.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..data.cogs import (
+    ROLES,
+    TWO_NAME_CONSTRUCTIONS,
+    Example,
+    generate,
+    role_positions,
+    shuffle_conjuncts,
+    swap_names,
+    to_cogs,
+    to_compact,
+    with_random_names,
+)
+from ..errors import InputError
+from ..lens import project, word_variants
+from ..progress import Progress, report, scaled
+from ..similarity import METRICS, corpus_mean, cosine_matrix, pair_similarity
+from ..stats import bootstrap_ci
+from ..tokens import encode
+from ..trace import capture_encoded, capture_last
+
+if TYPE_CHECKING:
+    from ..models import HubModel
+
+BASELINES = ("nonmatching", "swapped_names", "swapped_shuffled")
+SIM_COLUMNS = ["layer", "metric", "baseline", "adjusted", "ci_low", "ci_high"]
+LEVEL_COLUMNS = ["layer", "metric", "comparison", "mean_cos", "n"]
+ROLE_COLUMNS = ["layer", "gold_role", "read_role", "mean_prob", "ci_low", "ci_high", "adjusted"]
+LF_FORMATS = ("compact", "cogs")
+# Constructions of the thematic-roles data and their weights: each gives the gold role of its
+# non-initial name (transitive: theme, passive: agent, datives: recipient; the passive datives
+# give a recipient and an agent), weighted so the three roles come out about equally often.
+ROLE_CONSTRUCTIONS = ("transitive", "passive", "dative_do", "dative_pp")
+ROLE_WEIGHTS = (3.0, 2.0, 1.0, 1.0)
+
+
+def model_lf(example: Example, lf_format: str = "compact") -> str:
+    """The LF as fed to the model. An uploaded LF not in COGS notation is used as given."""
+    if lf_format not in LF_FORMATS:
+        raise InputError(f"Unknown LF format '{lf_format}': use {', '.join(LF_FORMATS)}.")
+    if not _is_cogs_like(example.lf):
+        return example.lf
+    return to_compact(example.lf) if lf_format == "compact" else to_cogs(example.lf)
+
+
+def _is_cogs_like(lf: str) -> bool:
+    return bool(re.search(r"\bx(?: _ )?\d+\b", lf)) and "(" in lf
+
+
+# ----------------------------------------------------------------------------- uploads
+
+_CAPITALISED = re.compile(r"\b[A-Z][a-z][A-Za-z]*\b")
+
+
+def examples_from_pairs(pairs: Sequence[tuple[str, str]]) -> list[Example]:
+    """Examples from uploaded (sentence, logical form) pairs.
+
+    Proper names are not marked in an upload, so they are guessed: the capitalised words
+    (an uppercase letter then a lowercase one, so "AND" is not one) that occur as whole words in
+    both the sentence and the LF, in sentence order. Pairs with two such names take part in the
+    swap baselines; the others only in the non-matching baseline.
+    """
+    out = []
+    for sentence, lf in pairs:
+        sentence, lf = (sentence or "").strip(), (lf or "").strip()
+        if not sentence or not lf:
+            continue
+        lf_words = set(re.findall(r"\w+", lf))
+        names = tuple(dict.fromkeys(w for w in _CAPITALISED.findall(sentence) if w in lf_words))
+        out.append(Example(sentence=sentence, lf=lf, names=names, construction="uploaded"))
+    if not out:
+        raise InputError("No non-empty (sentence, logical form) pairs.")
+    return out
+
+
+# ----------------------------------------------------------------------------- similarity
+
+
+@dataclass
+class SemanticsSimilarity:
+    curves: pd.DataFrame  # layer,metric,baseline,adjusted,ci_low,ci_high
+    levels: pd.DataFrame  # layer,metric,comparison,mean_cos,n: the cosines behind the differences
+    examples: list[Example]
+    n: int  # examples in the non-matching comparison
+    n_swap: int  # examples with two names (the swap baselines)
+    lf_format: str = "compact"
+    notes: list[str] = field(default_factory=list)
+
+    def csv_frame(self, metric: str = "raw") -> pd.DataFrame:
+        """`layer,baseline,adjusted,ci_low,ci_high` for one metric (the CLI's CSV)."""
+        if metric not in METRICS:
+            raise InputError(f"Unknown metric '{metric}': use {', '.join(METRICS)}.")
+        df = self.curves[self.curves.metric == metric]
+        if df.empty:
+            raise InputError(f"The metric '{metric}' was not computed.")
+        return df.drop(columns="metric").reset_index(drop=True)
+
+
+def _choose(examples: Sequence[Example], n: int, seed: int, notes: list[str]) -> list[Example]:
+    examples = list(examples)
+    if n and len(examples) > n:
+        keep = sorted(random.Random(seed).sample(range(len(examples)), n))
+        notes.append(f"Used a seeded sample of {n} of the {len(examples)} examples.")
+        examples = [examples[i] for i in keep]
+    return examples
+
+
+def lf_similarity(
+    model: "HubModel",
+    n: int = 200,
+    seed: int = 0,
+    examples: Optional[Sequence[Example]] = None,
+    n_boot: int = 1000,
+    metrics: Sequence[str] = METRICS,
+    lf_format: str = "compact",
+    progress: Optional[Progress] = None,
+) -> SemanticsSimilarity:
+    """Sentence vs its LF per layer, minus three baselines, with 95% bootstrap CIs (Fig. 9).
+
+    Without `examples`, `n` generated examples that each hold two distinct proper names (the
+    two-argument constructions with names in both person slots). With `examples` (uploads), a
+    seeded sample of at most `n` of them. Last-token states; "centered" removes each side's mean
+    state (sentences; true LFs, whose mean also centres the swapped LFs).
+    """
+    notes: list[str] = []
+    if examples is None:
+        exs = generate(n, seed=seed, constructions=TWO_NAME_CONSTRUCTIONS, min_names=2)
+    else:
+        exs = _choose(examples, n, seed, notes)
+    if len(exs) < 2:
+        raise InputError("At least two examples are needed (the baseline is the non-matching pairs).")
+    unknown = set(metrics) - set(METRICS)
+    if unknown or not metrics:
+        raise InputError(f"Unknown metric(s) {sorted(unknown)}: use {', '.join(METRICS)}.")
+    swap_idx = [i for i, e in enumerate(exs) if len(set(e.names)) >= 2]
+    if len(swap_idx) < 2:
+        notes.append(f"Only {len(swap_idx)} example(s) hold two proper names: the swap baselines "
+                     "need at least 2 and were skipped.")
+        swap_idx = []
+    elif len(swap_idx) < len(exs):
+        notes.append(f"The swap baselines use the {len(swap_idx)} of {len(exs)} examples that hold "
+                     "two proper names.")
+    sentences = [e.sentence for e in exs]
+    lfs = [model_lf(e, lf_format) for e in exs]
+    swapped = [model_lf(swap_names(exs[i]), lf_format) for i in swap_idx]
+    shuffled = [shuffle_conjuncts(s, seed=seed * 100_003 + i) for s, i in zip(swapped, swap_idx)]
+    states = capture_last(model, sentences + lfs + swapped + shuffled,
+                          progress=scaled(progress, 0.0, 0.85))
+    n_ex, n_sw = len(exs), len(swap_idx)
+    a, b = states[:n_ex], states[n_ex:2 * n_ex]
+    sides = {"swapped_names": states[2 * n_ex:2 * n_ex + n_sw],
+             "swapped_shuffled": states[2 * n_ex + n_sw:]}
+    centers = (corpus_mean(a), corpus_mean(b))
+    report(progress, 0.88, "Bootstrapping confidence intervals")
+
+    nonmatch = pair_similarity(a, b, metrics=metrics, n_boot=n_boot, seed=seed, centers=centers)
+    frames = [nonmatch.assign(baseline="nonmatching")[SIM_COLUMNS]]
+    levels = [nonmatch[["layer", "metric", "matched"]].rename(columns={"matched": "mean_cos"})
+              .assign(comparison="matched", n=n_ex),
+              nonmatch[["layer", "metric", "baseline"]].rename(columns={"baseline": "mean_cos"})
+              .assign(comparison="nonmatching", n=n_ex)]
+    n_layers = a.shape[1]
+    if swap_idx:
+        idx = list(swap_idx)
+        for metric in metrics:
+            def diag(x, y, li):  # cos(x_k, y_k) per item at layer li, centred like the LFs
+                ca, cb = (centers[0][li], centers[1][li]) if metric == "centered" else (None, None)
+                return cosine_matrix(x[:, li], y[:, li], ca, cb).diagonal().numpy()
+
+            matched = np.stack([diag(a[idx], b[idx], li) for li in range(n_layers)], axis=1)
+            levels.append(pd.DataFrame({"layer": range(n_layers), "metric": metric,
+                                        "mean_cos": matched.mean(0), "comparison": "matched_two_names",
+                                        "n": n_sw}))
+            for name, other in sides.items():
+                cos = np.stack([diag(a[idx], other, li) for li in range(n_layers)], axis=1)
+                mean, lo, hi = bootstrap_ci(matched - cos, np.arange(n_sw), n_boot=n_boot, seed=seed)
+                if n_boot <= 0:
+                    lo = hi = np.full(n_layers, np.nan)
+                frames.append(pd.DataFrame({"layer": range(n_layers), "metric": metric,
+                                            "baseline": name, "adjusted": mean,
+                                            "ci_low": lo, "ci_high": hi}))
+                levels.append(pd.DataFrame({"layer": range(n_layers), "metric": metric,
+                                            "mean_cos": cos.mean(0), "comparison": name, "n": n_sw}))
+    curves = (pd.concat(frames, ignore_index=True)
+              .sort_values(["metric", "baseline", "layer"], kind="stable").reset_index(drop=True))
+    curves["layer"] = curves["layer"].astype(int)
+    levels_df = pd.concat(levels, ignore_index=True)[LEVEL_COLUMNS]
+    report(progress, 1.0, "Done")
+    return SemanticsSimilarity(curves=curves[SIM_COLUMNS], levels=levels_df, examples=exs,
+                               n=n_ex, n_swap=n_sw, lf_format=lf_format, notes=notes)
+
+
+# ----------------------------------------------------------------------------- thematic roles
+
+
+@dataclass
+class RolesReport:
+    curves: pd.DataFrame  # layer,gold_role,read_role,mean_prob,ci_low,ci_high,adjusted
+    positions: pd.DataFrame  # item,sentence,name,gold_role,read_token: each reading position
+    variants: pd.DataFrame  # read_role,variant,token,share: which surface form won
+    probs: np.ndarray  # [n_positions, n_layers, 3]: p(agent, recipient, theme), rows as positions
+    examples: list[Example]
+    n_positions: int
+    notes: list[str] = field(default_factory=list)
+
+
+def role_examples(n: int, seed: int = 0) -> list[Example]:
+    """`n` generated examples, each with at least one non-initial proper-name argument, with the
+    gold roles agent / recipient / theme about equally frequent."""
+    out: list[Example] = []
+    batch = max(4 * n, 16)
+    k = 0
+    while len(out) < n:
+        pool = generate(batch, seed=seed + 7919 * k, constructions=ROLE_CONSTRUCTIONS,
+                        weights=ROLE_WEIGHTS, name_prob=0.8)
+        seen = {e.sentence for e in out}
+        out += [e for e in pool if role_positions(e) and e.sentence not in seen][: n - len(out)]
+        k += 1
+        if k > 20:
+            raise InputError(f"Could only generate {len(out)} examples with a non-initial name.")
+    return out
+
+
+def _reading_positions(model: "HubModel", examples: Sequence[Example]) -> tuple[list, list]:
+    """Per example: the token index before each role name, and (item, RolePosition) rows."""
+    encoded = encode(model.tokenizer, [e.sentence for e in examples])
+    positions: list[list[int]] = []
+    rows = []
+    for i, (e, enc) in enumerate(zip(examples, encoded)):
+        has_offsets = any(end > 0 for _, end in enc.offsets)
+        mine = []
+        for rp in role_positions(e):
+            if has_offsets:
+                t = next((k for k, (_, end) in enumerate(enc.offsets) if end > rp.start), None)
+            else:  # slow tokenizer: the name starts after the tokens of the text before it
+                t = len(encode(model.tokenizer, [e.sentence[:rp.start].rstrip()])[0].ids)
+            if t is None or t < 1:
+                continue
+            mine.append(t - 1)
+            rows.append((i, rp))
+        positions.append(mine)
+    return positions, rows
+
+
+def thematic_roles(
+    model: "HubModel",
+    n: int = 200,
+    seed: int = 0,
+    raw: bool = False,
+    n_boot: int = 1000,
+    examples: Optional[Sequence[Example]] = None,
+    progress: Optional[Progress] = None,
+) -> RolesReport:
+    """Lens probability of each role word before each non-initial name, per layer (Fig. 10).
+
+    The names of every example are first replaced by random other names (seeded), so nothing the
+    model memorised about a particular name can help. For each reading position (the token before
+    the name) and layer, p(" agent"), p(" recipient"), p(" theme"), each the better of its
+    leading-space and no-space forms; `mean_prob` averages over the positions whose name has
+    `gold_role` (95% bootstrap CI over sentences), and `adjusted` subtracts the read role's mean
+    over all reading positions of that layer (the prior).
+    """
+    notes: list[str] = []
+    exs = role_examples(n, seed) if examples is None else list(examples)
+    rng = random.Random(seed)
+    exs = [with_random_names(e, rng) for e in exs]
+    positions, rows = _reading_positions(model, exs)
+    if not rows:
+        raise InputError("No example has a proper-name agent, recipient or theme after its "
+                         "first word.")
+    keep = [i for i, p in enumerate(positions) if p]
+    if len(keep) < len(exs):
+        notes.append(f"{len(exs) - len(keep)} example(s) have no non-initial named argument.")
+    tok = model.tokenizer
+    variants = {role: word_variants(tok, role) for role in ROLES}
+    ids = sorted({tid for vs in variants.values() for _, tid in vs})
+    col = {tid: j for j, tid in enumerate(ids)}
+    enc = encode(tok, [exs[i].sentence for i in keep])
+    cap = capture_encoded(model, enc, positions=[positions[i] for i in keep],
+                          progress=scaled(progress, 0.0, 0.3))
+    import torch
+
+    states = torch.cat(cap.states, dim=0)  # [P, n_layers, d], rows in the order of `rows`
+    out = project(model, states, top_k=1, target_ids=ids, apply_norm=not raw,
+                  progress=scaled(progress, 0.3, 0.95))
+    probs = out.target_logprobs.exp().numpy()  # [n_layers, P, n_ids]
+    n_layers, n_pos = probs.shape[0], probs.shape[1]
+    per_role = np.zeros((n_pos, n_layers, len(ROLES)))
+    wins = []
+    for r, role in enumerate(ROLES):
+        vals = np.stack([probs[:, :, col[tid]] for _, tid in variants[role]])  # [V, L, P]
+        per_role[:, :, r] = vals.max(axis=0).T
+        for v in vals.argmax(axis=0).ravel():
+            wins.append((role, variants[role][int(v)][0], tok.decode([variants[role][int(v)][1]])))
+    prior = per_role.mean(axis=0)  # [n_layers, 3]
+    items = np.array([i for i, _ in rows])
+    gold = np.array([rp.role for _, rp in rows])
+    out_rows = []
+    for g in ROLES:
+        mask = gold == g
+        if not mask.any():
+            notes.append(f"No named {g} in these examples.")
+            continue
+        flat = per_role[mask].reshape(int(mask.sum()), -1)
+        mean, lo, hi = (x.reshape(n_layers, len(ROLES))
+                        for x in bootstrap_ci(flat, items[mask], n_boot=n_boot, seed=seed))
+        for layer in range(n_layers):
+            for r, read in enumerate(ROLES):
+                out_rows.append((layer, g, read, float(mean[layer, r]), float(lo[layer, r]),
+                                 float(hi[layer, r]), float(mean[layer, r] - prior[layer, r])))
+    read_tokens = [tok.decode([enc_i.ids[p]]) for enc_i, ps in zip(enc, [positions[i] for i in keep])
+                   for p in ps]
+    pos_df = pd.DataFrame({"item": items, "sentence": [exs[i].sentence for i in items],
+                           "name": [rp.name for _, rp in rows], "gold_role": gold,
+                           "read_token": read_tokens})
+    var_df = (pd.DataFrame(wins, columns=["read_role", "variant", "token"])
+              .groupby(["read_role", "variant", "token"]).size().rename("cells").reset_index())
+    var_df["share"] = var_df["cells"] / var_df.groupby("read_role")["cells"].transform("sum")
+    report(progress, 1.0, "Done")
+    return RolesReport(curves=pd.DataFrame(out_rows, columns=ROLE_COLUMNS), positions=pos_df,
+                       variants=var_df, probs=per_role, examples=exs, n_positions=n_pos, notes=notes)
