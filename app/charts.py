@@ -48,7 +48,8 @@ def lens_heatmap(cells: pd.DataFrame, title: str = "") -> alt.Chart:
 
 
 def layer_lines(df: pd.DataFrame, y: str, series: str, y_title: str, title: str = "",
-                band: tuple[str, str] | None = None, y_floor: float | None = None) -> alt.Chart:
+                band: tuple[str, str] | None = None, y_floor: float | None = None,
+                x: str = "layer", x_title: str = "layer (0 = embeddings)") -> alt.Chart:
     """A per-layer line chart, one line per `series`, with an optional CI band (low, high).
 
     `y_floor` clamps very low values (early-layer log-probs of -100) so the range that matters
@@ -58,13 +59,13 @@ def layer_lines(df: pd.DataFrame, y: str, series: str, y_title: str, title: str 
     if y_floor is not None and len(df) and df[y].min() < y_floor:
         scale = alt.Scale(domainMin=y_floor, clamp=True, zero=False)
     base = alt.Chart(df).encode(
-        x=alt.X("layer:Q", title="layer (0 = embeddings)", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X(f"{x}:Q", title=x_title, axis=alt.Axis(tickMinStep=1 if x == "layer" else None)),
         color=alt.Color(f"{series}:N", title=series.replace("_", " "),
                         legend=alt.Legend(orient="bottom", labelLimit=400, columns=2)),
     )
     line = base.mark_line(point=True).encode(
         y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
-        tooltip=[alt.Tooltip("layer:Q"), alt.Tooltip(f"{series}:N"), alt.Tooltip(f"{y}:Q", format=".3f")],
+        tooltip=[alt.Tooltip(f"{x}:Q"), alt.Tooltip(f"{series}:N"), alt.Tooltip(f"{y}:Q", format=".3f")],
     )
     chart = line
     if band is not None:

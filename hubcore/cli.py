@@ -212,7 +212,7 @@ def cmd_code(args: argparse.Namespace) -> int:
     model = _load(args)
     if args.code_command == "lists":
         rep = _run("List literals", cx.list_literals, model, programs=programs, raw=args.raw,
-                   n_boot=args.bootstrap, max_programs=args.max_programs)
+                   n_boot=args.bootstrap, max_programs=args.max_programs, sites=args.sites)
         _note([f"skipped {k}: {v}" for k, v in dict(rep.skipped).items() if v])
         _write(rep.curves, args.out)
     elif args.code_command == "roles":
@@ -222,7 +222,8 @@ def cmd_code(args: argparse.Namespace) -> int:
         _write(rep.curves, args.out)
     else:
         rep = _run("range steering", cx.range_steer, model, programs=programs, layer=args.layer,
-                   strengths=args.strengths)
+                   strengths=args.strengths, scale=args.scale)
+        _note(rep.notes)
         out = Path(args.out)
         _write(rep.generations, str(out))
         _write(rep.rates, str(out.with_name(out.stem + "_rates" + out.suffix)))
@@ -386,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "<out>_rates.csv.")
     c3.add_argument("--layer", type=int, default=None, help="layer (default: L/2)")
     c3.add_argument("--strengths", type=float, nargs="+", default=[0, 1, 2, 4, 8])
+    c3.add_argument("--scale", default="raw", choices=["raw", "residual"],
+                    help="raw: multiply the unembedding difference (the paper); residual: strengths "
+                         "are fractions of the hidden-state norm at '(' (try 0.02 0.05 0.1)")
+    c1.add_argument("--sites", default="all", choices=["all", "code", "strings"],
+                    help="list commas in code, in strings/docstrings, or both (default: all)")
     for c_ in (c1, c2):
         c_.add_argument("--raw", action="store_true", help="skip the final norm")
         c_.add_argument("--bootstrap", type=int, default=1000)

@@ -6,7 +6,8 @@ import streamlit as st
 from app.charts import export_buttons, layer_lines, token_strip
 from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
 from hubcore.code_parsing import load_user_code
-from hubcore.experiments.code import lens_strip, list_literals, range_steer, semantic_roles
+from hubcore.experiments.code import (RESIDUAL_STRENGTHS, lens_strip, list_literals, range_steer,
+                                      semantic_roles)
 from hubcore.errors import HubError
 
 st.title("Code")
@@ -38,13 +39,18 @@ tab_lists, tab_roles, tab_range, tab_strip = st.tabs(
 
 with tab_lists:
     with st.form("code_lists"):
-        c1, c2 = st.columns(2)
-        n_prog = c1.number_input("Programs", 5, 164, 40, step=5, key="code_n")
-        raw = c2.toggle("Raw (no final norm)", False, key="code_raw")
+        c1, c2, c3, c4 = st.columns(4)
+        n_prog = c1.number_input("Programs", 5, 164, 20, step=5, key="code_n")
+        sites = c2.selectbox("Commas in", ["all", "code", "strings"], key="code_sites",
+                             help="Most HumanEval lists sit in docstring examples, not in code.")
+        extra = c3.text_input("Extra words", "etcétera", key="code_extra",
+                              help="Also track these words (Gemma reads ' etcétera' at layer 12).")
+        raw = c4.toggle("Raw (no final norm)", False, key="code_raw")
         st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
     with user_errors():
         rep = run_experiment(list_literals, current_spec(), programs=programs, raw=raw,
-                             max_programs=int(n_prog))
+                             max_programs=int(n_prog), sites=sites,
+                             extra_words=tuple(w.strip() for w in extra.split(",") if w.strip()))
     chart = layer_lines(rep.curves, y="mean_logprob", series="target", band=("ci_low", "ci_high"),
                         y_title="mean log p (logit lens)", y_floor=-30.0,
                         title="At list-literal commas: ' and' / ' or' / ' not' vs the true next token")
@@ -53,8 +59,15 @@ with tab_lists:
         "The paper (Llama-2) finds ' and' above ' or' and ' not' in the middle layers: the comma is "
         "read as a conjunction. Compare the and/or/not lines; values below −30 are drawn at −30."
     )
+    dchart = layer_lines(rep.difference.assign(series="and − or"), y="mean_diff",
+                         series="series", band=("ci_low", "ci_high"), y_title="log p(and) − log p(or)",
+                         title="Paired difference (above 0 = ' and' wins)")
+    st.altair_chart(dchart, width="stretch")
+    for note in rep.notes:
+        st.info(note)
     show_skipped(rep.skipped)
     export_buttons(rep.curves, chart, "code_list_literals")
+    export_buttons(rep.difference, dchart, "code_and_minus_or")
 
 with tab_roles:
     go_roles = st.button("Run semantic roles", icon=":material/play_arrow:", key="code_roles_go")
@@ -76,22 +89,32 @@ with tab_roles:
 with tab_range:
     st.caption("At the '(' of single-argument range( calls, add s × (W_U['start'] − W_U['end']) at "
                "layer l; success = the model now writes range(0, end).")
+    scale = st.radio("Strength units", ["raw", "residual"], horizontal=True, key="code_range_scale",
+                     help="raw: s multiplies W_U[start] − W_U[end] as in the paper. residual: s is a "
+                          "fraction of the hidden state's norm at '(' (on Gemma-3-270M the raw vector "
+                          "is ~1 while the state is ~5,000, so raw strengths 0–8 change nothing).")
+    grid = list(RESIDUAL_STRENGTHS) + [0.25] if scale == "residual" else [0.0, 1.0, 2.0, 4.0, 8.0, 16.0]
     with st.form("code_range"):
         c1, c2 = st.columns(2)
         layer = c1.slider("Layer", 1, model.num_layers, max(1, model.num_layers // 2), key="code_range_layer")
-        strengths = c2.multiselect("Strengths (one batched generation)", [0.0, 1.0, 2.0, 4.0, 8.0, 16.0],
-                                   default=[0.0, 1.0, 2.0, 4.0, 8.0], key="code_range_s")
+        strengths = c2.multiselect("Strengths (one batched generation)", grid, default=grid[:5],
+                                   key=f"code_range_s_{scale}")
         go_range = st.form_submit_button("Run steering", icon=":material/play_arrow:")
     if run_requested("code_range", go_range):
         with user_errors():
             srep = run_experiment(range_steer, current_spec(), programs=programs, layer=int(layer),
-                                  strengths=tuple(sorted(set(strengths) | {0.0})))
-        schart = layer_lines(srep.rates.rename(columns={"strength": "layer"}).assign(series="success"),
-                             y="success_rate", series="series", band=("ci_low", "ci_high"),
-                             y_title="share written as range(0, …)",
-                             title=f"range(0, end) success by strength at layer {layer}")
+                                  strengths=tuple(sorted(set(strengths) | {0.0})), scale=scale)
+        st.caption(f"Vector: W_U[{srep.tokens[0]!r}] − W_U[{srep.tokens[1]!r}] (norm "
+                   f"{srep.vector_norm:.2f}); unsteered, {srep.base_matches_argument:.0%} of "
+                   "continuations begin the real argument.")
+        rates = srep.rates.assign(series=lambda d: "layer " + d["layer"].astype(str))
+        schart = layer_lines(rates, y="success_rate", series="series", band=("ci_low", "ci_high"),
+                             y_title="share written as range(0, …)", x="strength",
+                             x_title="steering strength (0 = none)",
+                             title=f"range(0, end) success by strength ({srep.n_items} calls)")
         st.altair_chart(schart, width="stretch")
-        st.caption("x axis: steering strength. 0 = no intervention.")
+        for note in srep.notes:
+            st.info(note)
         export_buttons(srep.rates, schart, "code_range_steer")
         with st.expander("Generations per item"):
             st.dataframe(srep.generations, hide_index=True, width="stretch")

@@ -132,3 +132,32 @@ def test_arithmetic_page_runs(default_model):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("vega_lite_chart")) == 4  # buckets, exact-minus-rest, lens, PCA
+
+
+SEM = str(ROOT / "pages" / "semantics.py")
+
+
+@pytest.mark.default_model
+def test_semantics_page_runs(default_model):
+    at = _app().run()
+    at.switch_page(SEM)
+    at.session_state["sem_n"] = 20
+    at.run(timeout=300)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("vega_lite_chart")) == 1
+    assert any("Run thematic roles" in i.value for i in at.info)
+
+
+CODE = str(ROOT / "pages" / "code.py")
+
+
+@pytest.mark.default_model
+def test_code_page_runs(default_model):
+    at = _app().run()
+    at.switch_page(CODE)
+    at.session_state["code_n"] = 6
+    at.run(timeout=300)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("vega_lite_chart")) == 3  # list literals, and−or difference, lens strip

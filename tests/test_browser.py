@@ -93,3 +93,19 @@ def test_arithmetic_page_intervention(server):
         page.get_by_role("button", name="Run intervention").click()
         page.get_by_text("Unsteered accuracy").first.wait_for(timeout=300_000)
         assert page.locator(EXCEPTION).count() == 0
+
+
+def test_semantics_page(server):
+    with browser_page() as page:
+        page.goto(server + "/semantics")
+        page.locator(CHART).first.locator("canvas, svg").first.wait_for(timeout=300_000)
+        assert page.locator(EXCEPTION).count() == 0
+        page.screenshot(path=str(ARTIFACTS / "semantics.png"), full_page=True)
+
+
+def test_code_page(server):
+    with browser_page() as page:
+        page.goto(server + "/code")
+        page.locator(CHART).first.locator("canvas, svg").first.wait_for(timeout=300_000)
+        assert page.locator(EXCEPTION).count() == 0
+        page.screenshot(path=str(ARTIFACTS / "code.png"), full_page=True)

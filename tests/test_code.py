@@ -354,3 +354,13 @@ def test_list_literals_extra_words(tiny_model):
     assert "etc" in rep.item_logprobs.columns
     with pytest.raises(InputError):
         list_literals(model, TINY_PROGRAMS[:1], n_boot=0, extra_words=["next"])
+
+
+@pytest.mark.default_model
+def test_semantic_roles_default_model(default_model):
+    rep = semantic_roles(default_model, humaneval_programs()[:15], n_boot=200)
+    L = default_model.num_layers
+    assert len(rep.items) >= 3 and rep.skipped.get("generic_role", 0) > 0
+    assert set(rep.items["role_source"]) <= {"def", "builtin"}
+    last = rep.curves[rep.curves["layer"] == L].set_index("target")["mean_logprob"]
+    assert last["argument"] > last["role"]  # the output predicts the real argument, not its role

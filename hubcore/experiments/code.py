@@ -428,6 +428,10 @@ def semantic_roles(
 # range(x) -> range(0, x) steering (Fig. 12b)
 
 SUCCESS = re.compile(r"\s*0\s*,")
+# Measured on Gemma-3-270M (HumanEval, 21 calls): with scale="residual" strength 0.05 at layer 9
+# turns 67% of the calls into range(0, ...) (unsteered 10%; reversed direction 0%; random
+# directions of the same norm 0-14%). The raw strengths 0-8 change nothing on that model.
+RESIDUAL_STRENGTHS = (0.0, 0.02, 0.05, 0.1)
 RATE_COLUMNS = ["layer", "strength", "success_rate", "ci_low", "ci_high", "changed_rate", "n"]
 
 
@@ -579,6 +583,7 @@ def lens_strip(
     top_k: int = 1,
     raw: bool = False,
     max_tokens: int = MAX_STRIP_TOKENS,
+    progress: Optional[Progress] = None,
 ) -> pd.DataFrame:
     """Top lens token(s) of `layer` at every token of `code` (what that layer predicts next).
 
