@@ -87,6 +87,17 @@ def _write(df: Any, out: str) -> None:
     print(f"wrote {len(df)} rows to {path}", file=sys.stderr)
 
 
+def _write_with_rates(generations: Any, rates: Any, out: str) -> None:
+    """Generations to `out`, outcome rates beside it as `<out>_rates.csv` (intervention commands)."""
+    path = Path(out)
+    _write(generations, str(path))
+    _write(rates, str(path.with_name(path.stem + "_rates" + path.suffix)))
+
+
+def _note_skipped(skipped: Any) -> None:
+    _note([f"skipped {k}: {v}" for k, v in dict(skipped).items() if v])
+
+
 def cmd_lens(args: argparse.Namespace) -> int:
     from .experiments.logit_lens import logit_lens
     from .tokens import check_text
@@ -195,9 +206,7 @@ def cmd_arithmetic(args: argparse.Namespace) -> int:
         print(f"unsteered accuracy: {rep.base_accuracy:.1%} ({rep.n_solved}/{rep.n_items}); "
               "outcome rates are over the solved items", file=sys.stderr)
         _note(rep.notes)
-        out = Path(args.out)
-        _write(rep.generations, str(out))
-        _write(rep.rates, str(out.with_name(out.stem + "_rates" + out.suffix)))
+        _write_with_rates(rep.generations, rep.rates, args.out)
     return 0
 
 
@@ -213,20 +222,18 @@ def cmd_code(args: argparse.Namespace) -> int:
     if args.code_command == "lists":
         rep = _run("List literals", cx.list_literals, model, programs=programs, raw=args.raw,
                    n_boot=args.bootstrap, max_programs=args.max_programs, sites=args.sites)
-        _note([f"skipped {k}: {v}" for k, v in dict(rep.skipped).items() if v])
+        _note_skipped(rep.skipped)
         _write(rep.curves, args.out)
     elif args.code_command == "roles":
         rep = _run("Semantic roles", cx.semantic_roles, model, programs=programs, raw=args.raw,
                    n_boot=args.bootstrap, max_programs=args.max_programs)
-        _note([f"skipped {k}: {v}" for k, v in dict(rep.skipped).items() if v])
+        _note_skipped(rep.skipped)
         _write(rep.curves, args.out)
     else:
         rep = _run("range steering", cx.range_steer, model, programs=programs, layer=args.layer,
                    strengths=args.strengths, scale=args.scale)
         _note(rep.notes)
-        out = Path(args.out)
-        _write(rep.generations, str(out))
-        _write(rep.rates, str(out.with_name(out.stem + "_rates" + out.suffix)))
+        _write_with_rates(rep.generations, rep.rates, args.out)
     return 0
 
 
