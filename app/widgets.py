@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 import streamlit as st
 
@@ -95,6 +95,15 @@ def run_experiment(fn: Callable[..., Any], spec: ModelSpec, **params: Any) -> An
     so re-drawing a chart after a display-only widget costs nothing. A miss shows a progress bar
     fed by the experiment's own progress callback. Callers must not mutate the result.
     """
+    return cached_run(fn, spec, lambda: get_model(spec), **params)
+
+
+def cached_run(fn: Callable[..., Any], spec: Hashable, load: Callable[[], Any], **params: Any) -> Any:
+    """`fn(load(), progress=..., **params)` through the same result LRU, for any kind of model.
+
+    `spec` is whatever identifies the model (a ModelSpec, an audio or vision spec) and `load`
+    returns the loaded model; it is called only on a cache miss.
+    """
     key = (f"{fn.__module__}.{fn.__qualname__}", spec, tuple(sorted(params.items())))
     with _results_lock:
         if key in _results:
@@ -102,7 +111,7 @@ def run_experiment(fn: Callable[..., Any], spec: ModelSpec, **params: Any) -> An
             return _results[key]
     bar = st.progress(0.0, text="Starting…")
     try:
-        result = fn(get_model(spec), progress=lambda f, m: bar.progress(f, text=m), **params)
+        result = fn(load(), progress=lambda f, m: bar.progress(f, text=m), **params)
     finally:
         bar.empty()
     with _results_lock:

@@ -7,11 +7,16 @@ regenerated headless. User errors print one sentence and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from .errors import HubError
+
+# Modules that add their own subcommands with `register(subparsers)` (kept out of this file so
+# each data type's CLI sits next to nothing else; they reuse the helpers below).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class _Bar:
@@ -427,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
         s_.add_argument("--out", required=True, help="CSV file to write")
         _add_model_args(s_)
         s_.set_defaults(func=cmd_semantics)
+
+    for name in COMMAND_MODULES:  # steering, audio, vision: one module each, same helpers
+        importlib.import_module(f"{__package__}.{name}").register(sub)
 
     p = sub.add_parser("prepare", help="convert and cache the embedded default model (once)",
                        description="De-quantise the packaged Gemma-3-270M GGUF and cache it as "
