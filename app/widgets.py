@@ -152,18 +152,30 @@ def example_picker(examples: dict[str, Any], key: str) -> Any:
     return examples[name]
 
 
-def upload_pairs(key: str, label: str = "Upload pairs (TSV/CSV, two columns, UTF-8)") -> list[tuple[str, str]] | None:
-    """File uploader for paired texts; shows parser notes and clear errors, never a traceback."""
-    from hubcore.data.uploads import parse_pairs
-
+def _upload(key: str, label: str, parse: Callable[[bytes, str], tuple[Any, list[str]]]) -> Any:
+    """File uploader + parser: parser notes as info boxes, a clear error instead of a traceback."""
     file = st.file_uploader(label, type=["tsv", "csv", "txt"], key=key)
     if file is None:
         return None
     try:
-        pairs, notes = parse_pairs(file.getvalue(), file.name)
+        parsed, notes = parse(file.getvalue(), file.name)
     except HubError as exc:
         st.error(str(exc), icon=":material/error:")
         return None
     for note in notes:
         st.info(note, icon=":material/info:")
-    return pairs
+    return parsed
+
+
+def upload_pairs(key: str, label: str = "Upload pairs (TSV/CSV, two columns, UTF-8)") -> list[tuple[str, str]] | None:
+    """File uploader for paired texts; shows parser notes and clear errors, never a traceback."""
+    from hubcore.data.uploads import parse_pairs
+
+    return _upload(key, label, parse_pairs)
+
+
+def upload_texts(key: str, label: str = "Upload texts (one per line, UTF-8)") -> list[str] | None:
+    """File uploader for a list of texts (prompts); same checks as `upload_pairs`."""
+    from hubcore.data.uploads import parse_texts
+
+    return _upload(key, label, parse_texts)

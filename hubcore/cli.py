@@ -16,7 +16,7 @@ from .errors import HubError
 
 # Modules that add their own subcommands with `register(subparsers)` (kept out of this file so
 # each data type's CLI sits next to nothing else; they reuse the helpers below).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("cli_steer", "cli_vision", "cli_audio")
 
 
 class _Bar:

@@ -59,6 +59,9 @@ class Intervention:
     - `norm_preserving`: after the edit, rescale each steered state to the L2 norm it had before
       (h' <- h' * ||h|| / ||h'||), so only its direction changes; helps where a few huge
       dimensions make plain addition either invisible or destructive.
+    - `per_position`: `vectors` holds one vector per listed position, `[k, d]` shared by every
+      row or `[B, k, d]`, and `positions` lists exactly k indices (shared by all rows). This is
+      ActAdd: the steering pair's k per-token differences go onto the prompt's first k tokens.
     """
 
     layer: int
@@ -67,13 +70,14 @@ class Intervention:
     positions: PositionsArg = "last"
     kind: Literal["add", "replace"] = "add"
     norm_preserving: bool = False
+    per_position: bool = False
 
     def rows(self, index: Sequence[int]) -> "Intervention":
         """The same intervention restricted to batch rows `index` (per-row fields sliced)."""
         import torch
 
         vec = self.vectors
-        if isinstance(vec, torch.Tensor) and vec.dim() == 2:
+        if isinstance(vec, torch.Tensor) and vec.dim() == (3 if self.per_position else 2):
             vec = vec[list(index)]
         coefs = self.coefs
         if not _is_scalar(coefs):
@@ -120,6 +124,30 @@ def hidden_difference(
     pos = capture(model, positive, positions=spec_pos, layers=[layer]).stacked()[:, 0]
     neg = capture(model, negative, positions=spec_neg, layers=[layer]).stacked()[:, 0]
     return pos - neg
+
+
+def actadd_vectors(model: "HubModel", positive: str, negative: str, layer: int) -> "torch.Tensor":
+    """ActAdd's steering vectors: `h_layer(positive) - h_layer(negative)` at EVERY token, `[k, d]`.
+
+    As in Turner et al. (and the paper's §4): both steering prompts are tokenised with the
+    model's BOS, the shorter is right-padded with the token of a single space so both have k
+    tokens, and the per-token differences are meant for the first k positions of the steered
+    prompt (`Intervention(per_position=True, positions=range(k))`). The BOS row is exactly 0.
+    """
+    from .trace import capture_encoded
+
+    pos_enc, neg_enc = encode(model.tokenizer, [positive, negative])
+    if len(pos_enc) == 0 or len(neg_enc) == 0:
+        raise InputError("Both steering texts must be non-empty.")
+    space = model.tokenizer(" ", add_special_tokens=False)["input_ids"]
+    filler = int(space[0]) if space else int(model.tokenizer.pad_token_id)
+    k = max(len(pos_enc), len(neg_enc))
+    padded = [
+        Encoded(ids=list(e.ids) + [filler] * (k - len(e)), offsets=list(e.offsets) + [(0, 0)] * (k - len(e)))
+        for e in (pos_enc, neg_enc)
+    ]
+    cap = capture_encoded(model, padded, positions="all", layers=[int(layer)])
+    return (cap.states[0][:, 0] - cap.states[1][:, 0]).clone()
 
 
 def first_token_id(model: "HubModel", text: str) -> int:
@@ -184,7 +212,8 @@ def _per_row_positions(pos: Any) -> bool:
 
 @dataclass
 class _Resolved:
-    """An intervention as tensors on the model's device: mask [B, T, 1], per-row vector [B, 1, d]."""
+    """An intervention as tensors on the model's device: mask [B, T, 1], vector [B, 1, d] (one
+    per row) or [B, T, d] (per position, zero where not steered)."""
 
     layer: int
     mask: Any
@@ -209,20 +238,34 @@ def _resolve(
         raise InputError(f"Intervention kind must be 'add' or 'replace', got '{iv.kind}'.")
     param = next(model.hf.parameters())
     d = model.hidden_size
-    vec = torch.as_tensor(iv.vectors).detach().to(device=param.device, dtype=torch.float32)
-    if vec.dim() == 1:
-        vec = vec.unsqueeze(0).expand(batch, -1)
-    if vec.dim() != 2 or vec.shape[0] != batch or vec.shape[1] != d:
-        raise InputError(
-            f"Steering vectors must be [{d}] or [{batch}, {d}] for this batch, got {tuple(vec.shape)}."
-        )
     coefs = [float(iv.coefs)] * batch if _is_scalar(iv.coefs) else _as_list(iv.coefs)
     if len(coefs) != batch:
         raise InputError(f"Give one coefficient, or one per row ({batch}), not {len(coefs)}.")
-    vec = vec * torch.tensor(coefs, device=vec.device, dtype=torch.float32)[:, None]
+    scale = torch.tensor(coefs, device=param.device, dtype=torch.float32)
+    vec = torch.as_tensor(iv.vectors).detach().to(device=param.device, dtype=torch.float32)
+    pos = _positions_list(iv.positions)
+    if iv.per_position:
+        if vec.dim() == 2:
+            vec = vec.unsqueeze(0).expand(batch, -1, -1)
+        if isinstance(pos, str) or pos is None or _per_row_positions(pos):
+            raise InputError("Per-position vectors need one shared list of positions.")
+        if vec.dim() != 3 or vec.shape[0] != batch or vec.shape[1] != len(pos) or vec.shape[2] != d:
+            raise InputError(
+                f"Per-position vectors must be [{len(pos)}, {d}] or [{batch}, {len(pos)}, {d}], "
+                f"got {tuple(vec.shape)}."
+            )
+        vec = vec * scale[:, None, None]
+    else:
+        if vec.dim() == 1:
+            vec = vec.unsqueeze(0).expand(batch, -1)
+        if vec.dim() != 2 or vec.shape[0] != batch or vec.shape[1] != d:
+            raise InputError(
+                f"Steering vectors must be [{d}] or [{batch}, {d}] for this batch, got {tuple(vec.shape)}."
+            )
+        vec = (vec * scale[:, None]).unsqueeze(1)
 
     mask = torch.zeros(batch, width, dtype=torch.bool)
-    pos = _positions_list(iv.positions)
+    full = torch.zeros(batch, width, d, device=param.device) if iv.per_position else None
     if _per_row_positions(pos) and len(pos) != batch:
         raise InputError(f"Give one list of positions per row ({batch}), not {len(pos)}.")
     for row, n in enumerate(lengths):
@@ -240,12 +283,18 @@ def _resolve(
             norm = [int(i) + n if int(i) < 0 else int(i) for i in idx]  # type: ignore[union-attr]
             if any(i < 0 or i >= n for i in norm):
                 raise InputError(f"Intervention position out of range for a prompt of {n} tokens.")
+            if full is not None and len(set(norm)) != len(norm):
+                raise InputError("Per-position vectors need distinct positions.")
             cols = [pad + i for i in norm]
         mask[row, list(cols)] = True
+        if full is not None:
+            full[row, list(cols)] = vec[row]
+    if full is not None:
+        vec = full
     return _Resolved(
         layer=layer,
         mask=mask.to(param.device).unsqueeze(-1),
-        vec=vec.unsqueeze(1),
+        vec=vec,
         kind=iv.kind,
         norm_preserving=bool(iv.norm_preserving),
     )
@@ -402,7 +451,11 @@ def _eos_ids(model: "HubModel") -> set[int]:
 
 
 def _pick(logits: Any, greedy: bool, temperature: float, top_p: float, gen: Any) -> Any:
-    """Next token per row: argmax, or a sample at `temperature` from the top-p nucleus."""
+    """Next token per row: argmax, or a sample at `temperature` from the top-p nucleus.
+
+    `gen` is one torch.Generator for the whole batch, or a list with one per row (then a row's
+    sample depends only on its own seed, not on which rows share the batch).
+    """
     import torch
 
     if greedy:
@@ -414,7 +467,32 @@ def _pick(logits: Any, greedy: bool, temperature: float, top_p: float, gen: Any)
         drop = sorted_p.cumsum(dim=-1) - sorted_p >= float(top_p)
         sorted_p = sorted_p.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    return torch.multinomial(probs.cpu(), 1, generator=gen).squeeze(-1).to(logits.device)
+    probs = probs.cpu()
+    if isinstance(gen, (list, tuple)):
+        picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(gen)]
+        return torch.cat(picks).to(logits.device)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(-1).to(logits.device)
+
+
+def _penalise(logits: Any, generated: list[list[int]], frequency_penalty: float) -> Any:
+    """OpenAI-style frequency penalty: subtract penalty x (times the token was generated so far).
+
+    Counts only this row's generated tokens (not the prompt); scatter_add on the fresh logits
+    avoids a [B, vocab] count table (262k-token vocabularies).
+    """
+    import torch
+
+    if not frequency_penalty or not any(generated):
+        return logits
+    logits = logits.to(torch.float32).clone()
+    width = max(len(g) for g in generated)
+    index = torch.zeros(len(generated), width, dtype=torch.long)
+    weight = torch.zeros(len(generated), width)
+    for row, toks in enumerate(generated):
+        if toks:
+            index[row, : len(toks)] = torch.tensor(toks)
+            weight[row, : len(toks)] = -float(frequency_penalty)
+    return logits.scatter_add(1, index.to(logits.device), weight.to(logits.device))
 
 
 def generate_ids(
@@ -429,8 +507,13 @@ def generate_ids(
     stop_at_newline: bool = False,
     generator: Any = None,
     share_prefix: bool = False,
+    frequency_penalty: float = 0.0,
+    row_seeds: Optional[Sequence[int]] = None,
 ) -> list[list[int]]:
     """New token ids per prompt (EOS and anything after a stop excluded); see `generate`.
+
+    `row_seeds`: one sampling seed per prompt; each row then draws from its own generator, so
+    a sampled row is the same whether it runs alone or inside a sweep (up to float noise).
 
     `share_prefix`: when every intervention edits only the last prompt position and some
     prompts repeat (a coefficient sweep), run each distinct prompt minus its last token once
@@ -446,7 +529,12 @@ def generate_ids(
     if max_new_tokens < 1:
         raise InputError("max_new_tokens must be at least 1.")
     encoded = encode(model.tokenizer, prompts)
-    gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+    if row_seeds is not None:
+        if len(row_seeds) != len(prompts):
+            raise InputError(f"Give one seed per prompt ({len(prompts)}), not {len(row_seeds)}.")
+        gen: Any = [torch.Generator().manual_seed(int(r)) for r in row_seeds]
+    else:
+        gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
     eos = _eos_ids(model)
     pad_id = model.tokenizer.pad_token_id
     hf = model.hf
@@ -473,7 +561,7 @@ def generate_ids(
         done = torch.zeros(batch, dtype=torch.bool)
         out: list[list[int]] = [[] for _ in range(batch)]
         for step in range(max_new_tokens):
-            nxt = _pick(logits, greedy, temperature, top_p, gen)
+            nxt = _pick(_penalise(logits, out, frequency_penalty), greedy, temperature, top_p, gen)
             ids = nxt.tolist()
             for row, tok in enumerate(ids):
                 if done[row]:
@@ -571,6 +659,8 @@ def generate(
     top_p: float = 1.0,
     seed: int = 0,
     stop_at_newline: bool = False,
+    frequency_penalty: float = 0.0,
+    row_seeds: Optional[Sequence[int]] = None,
 ) -> list[str]:
     """Continuation text only (prompt excluded) of each prompt, all rows in one batch.
 
@@ -580,9 +670,13 @@ def generate(
     `temperature` and `top_p` (no hidden top-k from the model's generation config) with a
     generator seeded by `seed`; a sampled row depends on the rows sampled alongside it.
     A row stops at an EOS token, and with `stop_at_newline` at the first newline (cut off).
+    `frequency_penalty` lowers a token's logit by that much per earlier occurrence in the row's
+    generated text (the paper's ActAdd setting uses 1.0); `row_seeds` gives each row its own
+    sampling stream.
     """
     ids = generate_ids(
-        model, prompts, interventions, max_new_tokens, greedy, temperature, top_p, seed, stop_at_newline
+        model, prompts, interventions, max_new_tokens, greedy, temperature, top_p, seed,
+        stop_at_newline, frequency_penalty=frequency_penalty, row_seeds=row_seeds,
     )
     return [_decode(model, row, stop_at_newline) for row in ids]
 

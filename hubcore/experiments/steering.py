@@ -1,0 +1,441 @@
+"""Cross-lingual activation addition (ActAdd; paper §4, Tables 1-2), scored offline.
+
+One function, `steer`, serves the Steering page (side by side and sweeps) and the CLI
+(`steer`, `sweep`): every (prompt, steering pair, layer, coefficient, seed) is one row of a
+batched generation, and every row is scored for sentiment (per-language scorer), fluency
+(perplexity of the continuation under the unsteered model, the paper's "disfluency") and
+relevance (character n-gram overlap of prefix and continuation).
+
+Choices, stated once:
+- The ActAdd vector is the per-token difference h_l(positive) - h_l(negative) (both with BOS,
+  the shorter right-padded with a space token), added at the first k positions of the full
+  input (instruction prefix included, as ActAdd adds at the front of whatever the model reads),
+  once, in the prompt pass; generated tokens see it only through the KV cache.
+- Coefficient 0 is generated once per (prompt, seed) and shared by every pair and layer, so
+  each sweep line starts from the same unsteered baseline.
+- Each row samples from its own generator seeded by its seed: the same seed gives the same
+  random stream to the unsteered and steered rows (common random numbers), and a row's text
+  does not depend on which other rows share its batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from ..errors import InputError
+from ..progress import Progress, report, scaled
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..models import HubModel
+
+# The paper's steering pairs, in the three languages of its Table 1.
+PRESET_PAIRS: dict[str, tuple[str, str]] = {
+    "en": ("Good", "Bad"),
+    "es": ("Bueno", "Malo"),
+    "zh": ("好", "坏"),
+}
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "zh": "Chinese"}
+ROW_TOKEN_BUDGET = 8192  # rows x (prompt + new tokens) generated in one batch
+
+
+def default_instruction(lang: str) -> str:
+    """The paper's instruction prefix, which keeps a base model in the prompt's language."""
+    if lang == "en":
+        return ""
+    return f"All of the following text is in {LANGUAGE_NAMES.get(lang, lang)}:"
+
+
+def with_instruction(instruction: str, text: str) -> str:
+    """The model's input: the instruction (if any) on its own line, then the prefix."""
+    instruction = (instruction or "").strip()
+    return f"{instruction}\n{text}" if instruction else text
+
+
+def parse_coefficients(text: str) -> tuple[float, ...]:
+    """"-8, -4, 0, 4, 8" -> (-8.0, -4.0, 0.0, 4.0, 8.0), deduplicated, in the order given."""
+    values = []
+    for part in str(text).replace(";", ",").split(","):
+        if part.strip():
+            try:
+                values.append(float(part))
+            except ValueError:
+                raise InputError(f"'{part.strip()}' is not a number: give coefficients like -8, 0, 8.") from None
+    if not values:
+        raise InputError("Give at least one coefficient.")
+    if len(values) > 40:
+        raise InputError("Give at most 40 coefficients.")
+    return tuple(dict.fromkeys(values))
+
+
+def default_layer(model: "HubModel") -> int:
+    """About the middle, like the paper's layer 17 of 32."""
+    return max(1, round(model.num_layers * 17 / 32))
+
+
+def detect_language(texts: Sequence[str]) -> str:
+    """"zh", "es" or "en" for a prompt set: CJK characters mean Chinese; otherwise the language
+    (of Spanish and English) whose word frequencies (wordfreq) cover the words better."""
+    import re
+
+    from wordfreq import zipf_frequency
+
+    joined = " ".join(texts)
+    cjk = sum(1 for ch in joined if "\u4e00" <= ch <= "\u9fff")
+    letters = sum(1 for ch in joined if ch.isalpha())
+    if letters and cjk / letters > 0.3:
+        return "zh"
+    words = re.findall(r"[^\W\d_]+", joined.lower())[:400]
+    if not words:
+        raise InputError("Could not tell the prompts' language; pass it explicitly (en, es or zh).")
+    score = {lang: sum(zipf_frequency(w, lang) for w in words) for lang in ("en", "es")}
+    return max(score, key=score.get)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Sampling settings; the defaults are the paper's (temperature 1, top-p 0.3, frequency
+    penalty 1, 32 new tokens)."""
+
+    max_new_tokens: int = 32
+    greedy: bool = False
+    temperature: float = 1.0
+    top_p: float = 0.3
+    frequency_penalty: float = 1.0
+
+    def check(self) -> None:
+        if not 1 <= self.max_new_tokens <= 256:
+            raise InputError("New tokens must be between 1 and 256.")
+        if not self.greedy and not 0.0 < self.temperature <= 5.0:
+            raise InputError("Temperature must be above 0 and at most 5.")
+        if not 0.0 < self.top_p <= 1.0:
+            raise InputError("Top-p must be above 0 and at most 1.")
+        if not 0.0 <= self.frequency_penalty <= 5.0:
+            raise InputError("Frequency penalty must lie between 0 and 5.")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A steering pair: ActAdd pushes towards `positive` and away from `negative`."""
+
+    positive: str
+    negative: str
+    lang: str = ""  # the pair's language, for labels ("en", "es", "zh"; "" = user-defined)
+
+    @property
+    def label(self) -> str:
+        tag = f"{self.lang}: " if self.lang else ""
+        return f"{tag}{self.positive} − {self.negative}"
+
+
+def preset(lang: str) -> Pair:
+    if lang not in PRESET_PAIRS:
+        raise InputError(f"No preset steering pair for '{lang}'; use one of {sorted(PRESET_PAIRS)}.")
+    return Pair(*PRESET_PAIRS[lang], lang=lang)
+
+
+@dataclass
+class SteerReport:
+    """`rows`: one per (prompt, pair, layer, coef, seed). `summary`: per (pair, layer, coef)
+    mean sentiment / perplexity / relevance with 95% CIs (bootstrap over prompts)."""
+
+    rows: "pd.DataFrame"
+    summary: "pd.DataFrame"
+    lang: str
+    scorer: str
+    notes: list[str] = field(default_factory=list)
+
+    ROW_COLUMNS = [
+        "prompt", "pair", "positive", "negative", "layer", "coef", "seed", "continuation",
+        "sentiment", "perplexity", "relevance", "in_language", "new_tokens",
+    ]
+
+
+def _check_grid(model: "HubModel", prompts: Sequence[str], pairs: Sequence[Pair], layers: Sequence[int],
+                coefs: Sequence[float], seeds: Sequence[int]) -> None:
+    if not prompts:
+        raise InputError("Give at least one prompt.")
+    if not pairs:
+        raise InputError("Give at least one steering pair.")
+    for p in pairs:
+        if not p.positive.strip() or not p.negative.strip():
+            raise InputError("Both words of a steering pair must be non-empty.")
+        if p.positive == p.negative:
+            raise InputError(f"The steering pair '{p.positive}' / '{p.negative}' is the same text twice: "
+                             "its difference is zero.")
+    if not layers or any(not 0 <= int(l) <= model.num_layers for l in layers):
+        raise InputError(f"Layers must lie in 0..{model.num_layers} for this model.")
+    if not coefs or any(not math.isfinite(float(c)) or abs(float(c)) > 1000 for c in coefs):
+        raise InputError("Coefficients must be finite numbers between -1000 and 1000.")
+    if not seeds:
+        raise InputError("Give at least one seed.")
+
+
+def steer(
+    model: "HubModel",
+    prompts: Sequence[str],
+    lang: str,
+    pairs: Sequence[Pair],
+    layers: Sequence[int],
+    coefs: Sequence[float],
+    seeds: Sequence[int] = (0,),
+    instruction: Optional[str] = None,
+    generation: Generation = Generation(),
+    norm_preserving: bool = False,
+    n_boot: int = 1000,
+    progress: Optional[Progress] = None,
+) -> SteerReport:
+    """ActAdd every pair at every layer and coefficient on every prompt and seed, scored.
+
+    `instruction=None` uses the paper's default for `lang`; "" means no instruction. All rows
+    share batched generation (split only by a token budget). Greedy decoding makes seeds moot:
+    only the first seed is generated then.
+    """
+    import pandas as pd
+    import torch
+
+    from ..sentiment import scorer_info
+    from ..steering import Intervention, actadd_vectors, generate_ids
+    from ..tokens import check_text, encode
+
+    prompts = [check_text(p) for p in prompts]
+    pairs, layers = list(pairs), sorted(set(int(l) for l in layers))
+    coefs = list(dict.fromkeys(float(c) for c in coefs))
+    seeds = [int(s) for s in dict.fromkeys(seeds)]
+    _check_grid(model, prompts, pairs, layers, coefs, seeds)
+    generation.check()
+    if generation.greedy:
+        seeds = seeds[:1]
+    info = scorer_info(lang)  # fails fast on an unsupported language, before any generation
+    instruction = default_instruction(lang) if instruction is None else instruction
+    inputs = [with_instruction(instruction, p) for p in prompts]
+
+    report(progress, 0.0, "Steering vectors")
+    vectors = {(pi, l): actadd_vectors(model, p.positive, p.negative, l) for pi, p in enumerate(pairs) for l in layers}
+    k = max(v.shape[0] for v in vectors.values())
+    shortest = min(len(e) for e in encode(model.tokenizer, inputs))
+    if shortest < k:
+        raise InputError(f"The steering pair spans {k} tokens but a prompt has only {shortest}: "
+                         "use a longer prompt or shorter steering words.")
+
+    # unique generations: coefficient 0 is the same for every pair and layer
+    jobs: list[tuple[int, Optional[int], Optional[int], float, int]] = []  # prompt, pair, layer, coef, seed
+    for i in range(len(prompts)):
+        for s in seeds:
+            if 0.0 in coefs:
+                jobs.append((i, None, None, 0.0, s))
+            for pi in range(len(pairs)):
+                for l in layers:
+                    jobs.extend((i, pi, l, c, s) for c in coefs if c != 0.0)
+    texts = _generate_jobs(model, jobs, inputs, vectors, k, layers, generation, norm_preserving,
+                           scaled(progress, 0.0, 0.85))
+
+    report(progress, 0.85, "Scoring sentiment, fluency and relevance")
+    ids = [t[1] for t in texts]
+    conts = [t[0] for t in texts]
+    from ..sentiment import score
+
+    senti = score(conts, lang)
+    ppl = continuation_perplexity(model, [inputs[j[0]] for j in jobs], ids)
+    rel = relevance([prompts[j[0]] for j in jobs], conts)
+    match = language_match(conts, lang)
+
+    records: list[dict[str, Any]] = []
+    for n, (i, pi, l, c, s) in enumerate(jobs):
+        targets = [(pj, lj) for pj in range(len(pairs)) for lj in layers] if pi is None else [(pi, l)]
+        for pj, lj in targets:
+            p = pairs[pj]
+            records.append({
+                "prompt": prompts[i], "pair": p.label, "positive": p.positive, "negative": p.negative,
+                "layer": lj, "coef": c, "seed": s, "continuation": conts[n], "sentiment": senti[n],
+                "perplexity": ppl[n], "relevance": rel[n], "in_language": match[n],
+                "new_tokens": len(ids[n]),
+            })
+    rows = pd.DataFrame.from_records(records, columns=SteerReport.ROW_COLUMNS)
+    rows = rows.sort_values(["pair", "layer", "coef", "prompt", "seed"], kind="stable").reset_index(drop=True)
+    summary = summarise(rows, n_boot=n_boot)
+    report(progress, 1.0, f"{len(jobs)} generations scored")
+    notes = []
+    if not generation.greedy and generation.top_p < 0.5:
+        notes.append(f"Sampling with top-p {generation.top_p:g}: few tokens stay in the nucleus, "
+                     "so seeds often agree.")
+    return SteerReport(rows=rows, summary=summary, lang=lang, scorer=info.name, notes=notes)
+
+
+def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[str], vectors: dict,
+                   k: int, layers: Sequence[int], generation: Generation, norm_preserving: bool,
+                   progress: Optional[Progress]) -> list[tuple[str, list[int]]]:
+    """Generate every job in as few batches as the token budget allows: (text, new ids) per job.
+
+    Rows at different layers share a batch: one per-position intervention per layer, whose
+    coefficient is zero on the rows steered elsewhere (adding 0 leaves a state bit-identical).
+    """
+    import torch
+
+    from ..steering import Intervention, _decode, _sweep_chunks, generate_ids
+    from ..tokens import encode
+
+    d = model.hidden_size
+    lengths = [len(e) for e in encode(model.tokenizer, inputs)]
+    chunks = _sweep_chunks([lengths[j[0]] for j in jobs], 1, generation.max_new_tokens, ROW_TOKEN_BUDGET)
+    out: list[tuple[str, list[int]]] = []
+    for n, chunk in enumerate(chunks):
+        batch = [jobs[i] for i in chunk]
+        interventions = []
+        for l in layers:
+            vec = torch.zeros(len(batch), k, d)
+            coefs = [0.0] * len(batch)
+            for r, (_, pi, lj, c, _) in enumerate(batch):
+                if pi is not None and lj == l:
+                    v = vectors[(pi, l)]
+                    vec[r, : v.shape[0]] = v
+                    coefs[r] = c
+            if any(coefs):
+                interventions.append(Intervention(layer=l, vectors=vec, coefs=coefs, positions=list(range(k)),
+                                                  per_position=True, norm_preserving=norm_preserving))
+        ids = generate_ids(
+            model, [inputs[j[0]] for j in batch], interventions, generation.max_new_tokens,
+            generation.greedy, generation.temperature, generation.top_p,
+            frequency_penalty=generation.frequency_penalty, row_seeds=[j[4] for j in batch],
+        )
+        out.extend((_decode(model, row, False), row) for row in ids)
+        report(progress, (n + 1) / len(chunks), f"Generated {len(out)}/{len(jobs)} continuations")
+    return out
+
+
+def continuation_perplexity(model: "HubModel", inputs: Sequence[str], new_ids: Sequence[Sequence[int]]) -> list[float]:
+    """Perplexity of each continuation under the UNSTEERED model, given its input.
+
+    Runs the blocks once over input + continuation (no LM head over the whole sequence) and
+    projects only the positions that predict continuation tokens. Empty continuations get NaN.
+    """
+    import torch
+
+    from ..tokens import Encoded, encode
+    from ..trace import capture_encoded
+
+    enc = encode(model.tokenizer, list(inputs))
+    full, want, keep = [], [], []
+    for n, (e, ids) in enumerate(zip(enc, new_ids)):
+        if not ids:
+            continue
+        seq = list(e.ids) + list(ids)[:-1]
+        full.append(Encoded(ids=seq, offsets=[(0, 0)] * len(seq)))
+        want.append(list(range(len(e) - 1, len(seq))))
+        keep.append(n)
+    result = [float("nan")] * len(inputs)
+    if not full:
+        return result
+    cap = capture_encoded(model, full, positions=want, layers=[model.num_layers])
+    with torch.inference_mode():
+        for n, states in zip(keep, cap.states):
+            logp = model.readout.logprobs(states[:, 0])  # [m, V]
+            target = torch.tensor(list(new_ids[n]), device=logp.device)
+            nll = -logp.gather(1, target[:, None]).mean()
+            result[n] = float(torch.exp(nll))
+    return result
+
+
+def relevance(prefixes: Sequence[str], continuations: Sequence[str]) -> list[float]:
+    """Cosine of character 2-4-gram TF-IDF vectors of each prefix and its continuation.
+
+    Lexical and language-agnostic: it says whether the continuation keeps the prefix's words
+    and script (a Spanish prefix continued in English scores low), not whether it is on topic.
+    """
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = list(prefixes) + list(continuations)
+    if not any(t.strip() for t in texts):
+        return [0.0] * len(prefixes)
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), lowercase=True)
+    m = vec.fit_transform(texts)
+    a, b = m[: len(prefixes)], m[len(prefixes):]
+    sims = np.asarray(a.multiply(b).sum(axis=1)).ravel()  # rows are L2-normalised
+    return [float(x) for x in sims]
+
+
+def language_match(texts: Sequence[str], lang: str) -> list[float]:
+    """Share of each text written in `lang`: CJK share of letters for "zh"; for "es"/"en" the
+    share of words more frequent in `lang` than in the other (wordfreq). NaN for no letters.
+
+    Flags steering that pushes text into another language (a large coefficient tends to switch
+    Gemma-3-270M to English), where the language's sentiment scorer stops meaning much.
+    """
+    import re
+
+    from wordfreq import zipf_frequency
+
+    out = []
+    for text in texts:
+        letters = [ch for ch in text if ch.isalpha()]
+        if not letters:
+            out.append(float("nan"))
+            continue
+        if lang == "zh":
+            out.append(sum(1 for ch in letters if "\u4e00" <= ch <= "\u9fff") / len(letters))
+            continue
+        other = "en" if lang != "en" else "es"
+        words = re.findall(r"[^\W\d_]+", text.lower())
+        hits = [zipf_frequency(w, lang) >= zipf_frequency(w, other) for w in words]
+        out.append(sum(hits) / len(hits) if hits else float("nan"))
+    return out
+
+
+def summarise(rows: "pd.DataFrame", n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
+    """Per (pair, layer, coef): means with 95% CIs, resampling prompts (their seeds come along).
+
+    Perplexity is summarised on the log scale (geometric mean), so one runaway row does not
+    dominate. `shift` = mean sentiment minus the same pair/layer's coefficient-0 mean.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from ..stats import bootstrap_ci
+
+    out = []
+    for (pair, layer, coef), g in rows.groupby(["pair", "layer", "coef"], sort=True):
+        vals = np.column_stack([
+            g["sentiment"].to_numpy(float),
+            np.log(g["perplexity"].to_numpy(float)),
+            g["relevance"].to_numpy(float),
+            g["in_language"].fillna(0.0).to_numpy(float),
+        ])
+        ok = np.isfinite(vals).all(axis=1)
+        mean, low, high = bootstrap_ci(vals[ok], g["prompt"].to_numpy()[ok], n_boot=n_boot, seed=seed)
+        out.append({
+            "pair": pair, "layer": int(layer), "coef": float(coef), "n": int(ok.sum()),
+            "sentiment": mean[0], "sentiment_low": low[0], "sentiment_high": high[0],
+            "perplexity": float(np.exp(mean[1])), "perplexity_low": float(np.exp(low[1])),
+            "perplexity_high": float(np.exp(high[1])),
+            "relevance": mean[2], "relevance_low": low[2], "relevance_high": high[2],
+            "in_language": mean[3], "in_language_low": low[3], "in_language_high": high[3],
+        })
+    summary = pd.DataFrame(out)
+    if summary.empty:
+        return summary
+    base = summary[summary.coef == 0].set_index(["pair", "layer"])["sentiment"]
+    summary["shift"] = [
+        row.sentiment - base.get((row.pair, row.layer), np.nan) for row in summary.itertuples()
+    ]
+    return summary
+
+
+def best_setting(summary: "pd.DataFrame", direction: float = 1.0, max_perplexity_ratio: float = 2.0) -> Optional[dict]:
+    """The (pair, layer, coef) with the largest sentiment shift in `direction` whose perplexity
+    stays within `max_perplexity_ratio` of the unsteered text: "what works best", honestly."""
+    if summary.empty or "shift" not in summary:
+        return None
+    base = summary[summary.coef == 0].set_index(["pair", "layer"])["perplexity"]
+    cand = summary[summary.coef != 0].copy()
+    if cand.empty:
+        return None
+    cand["ratio"] = [row.perplexity / base.get((row.pair, row.layer), float("nan")) for row in cand.itertuples()]
+    cand = cand[cand.ratio <= max_perplexity_ratio]
+    if cand.empty:
+        return None
+    best = cand.loc[(cand["shift"] * direction).idxmax()]
+    return {k: best[k] for k in ("pair", "layer", "coef", "shift", "sentiment", "perplexity", "ratio")}
