@@ -162,3 +162,39 @@ def token_strip(df: pd.DataFrame, title: str = "") -> alt.Chart:
     lens = base.mark_text(dy=-8, fontSize=11, fontWeight="bold").encode(text="lens:N")
     inp = base.mark_text(dy=9, fontSize=10, color="#555").encode(text="input:N")
     return (cells + lens + inp).properties(width=alt.Step(74), height=alt.Step(40), title=title)
+
+
+def patch_grid(cells: pd.DataFrame, image_png: bytes, title: str = "", size: int = 360,
+               colour: str = "reads") -> alt.Chart:
+    """Image patches as a grid drawn over the image: each cell shows its top-1 lens token,
+    tinted by `colour` (a category such as colour/baseline/other) with hover details.
+    `cells` holds row, col, token, prob (one layer). Image and cells share one quantitative
+    scale (columns x rows), so they stay aligned whatever the rendered size."""
+    import base64
+
+    rows = int(cells["row"].max()) + 1 if len(cells) else 1
+    cols = int(cells["col"].max()) + 1 if len(cells) else 1
+    url = "data:image/png;base64," + base64.b64encode(image_png).decode("ascii")
+    xs = alt.Scale(domain=[0, cols], nice=False, zero=True)
+    ys = alt.Scale(domain=[0, rows], nice=False, zero=True, reverse=True)
+    image = alt.Chart(pd.DataFrame({"url": [url], "x": [0], "x2": [cols], "y": [0], "y2": [rows]})).mark_image(
+        aspect=False, opacity=0.9,
+    ).encode(x=alt.X("x:Q", scale=xs, axis=None), x2="x2:Q",
+             y=alt.Y("y:Q", scale=ys, axis=None), y2="y2:Q", url="url:N")
+    d = cells.copy()
+    d["label"] = d["token"].map(lambda t: _short(t, 6))
+    d["x"], d["x2"] = d["col"], d["col"] + 1
+    d["y"], d["y2"] = d["row"], d["row"] + 1
+    d["cx"], d["cy"] = d["col"] + 0.5, d["row"] + 0.5
+    tint = (alt.Color(f"{colour}:N", title=colour, legend=alt.Legend(orient="bottom"))
+            if colour in d.columns else alt.value("#888"))
+    rect = alt.Chart(d).mark_rect(opacity=0.35, stroke="white", strokeWidth=0.5).encode(
+        x=alt.X("x:Q", scale=xs, axis=None), x2="x2:Q", y=alt.Y("y:Q", scale=ys, axis=None), y2="y2:Q",
+        color=tint,
+        tooltip=["row:Q", "col:Q", alt.Tooltip("token:N", title="top-1"),
+                 alt.Tooltip("prob:Q", format=".3f")],
+    )
+    fs = max(6, min(12, int(size / max(cols, 1) / 3)))
+    text = alt.Chart(d).mark_text(fontSize=fs, color="black").encode(
+        x=alt.X("cx:Q", scale=xs, axis=None), y=alt.Y("cy:Q", scale=ys, axis=None), text="label:N")
+    return (image + rect + text).properties(width=size, height=size * rows / max(cols, 1), title=title)

@@ -57,11 +57,27 @@ EXPERIMENT_PAGES: list[PageInfo] = [
         "arguments, steering range(end) into range(0, end), and a live lens strip over a snippet.",
     ),
     PageInfo(
+        "steering.py",
+        "Steering",
+        ":material/tune:",
+        "steering",
+        "ActAdd across languages: steer Spanish or Chinese text with an English or an in-language "
+        "pair, layer and coefficient sliders, side-by-side generations, scored sweeps.",
+    ),
+    PageInfo(
         "semantics.py",
         "Formal semantics",
         ":material/account_tree:",
         "semantics",
         "Sentences vs their logical forms with lexical-overlap controls, and thematic roles "
         "(agent, recipient, theme) read through the lens.",
+    ),
+    PageInfo(
+        "vision.py",
+        "Vision",
+        ":material/image:",
+        "vision",
+        "Bring a vision-language model: colour images vs colour words, every image patch read "
+        "through the lens, emoji vs their labels, and steering one half of a two-colour image.",
     ),
 ]

@@ -44,11 +44,14 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--instruction", default=None,
                    help="instruction line put before every prompt; default: 'All of the following "
                         "text is in <language>:' (none for English); '' = no instruction")
-    g.add_argument("--greedy", action="store_true", help="greedy decoding (seeds then do not matter)")
+    g.add_argument("--greedy", action="store_true",
+                   help="plain greedy decoding: argmax, no sampling, no frequency penalty unless "
+                        "--frequency-penalty is given (seeds then do not matter)")
     g.add_argument("--max-new-tokens", type=int, default=32, help="new tokens per continuation (default 32)")
     g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1)")
     g.add_argument("--top-p", type=float, default=0.3, help="nucleus sampling mass (default 0.3)")
-    g.add_argument("--frequency-penalty", type=float, default=1.0, help="logit penalty per repeat (default 1)")
+    g.add_argument("--frequency-penalty", type=float, default=None,
+                   help="logit penalty per earlier occurrence of a token (default 1; 0 with --greedy)")
     g.add_argument("--seeds", type=int, default=1, help="sampling seeds 0..K-1 per prompt (default 1)")
     g.add_argument("--norm-preserving", action="store_true",
                    help="rescale each steered state to its original norm (direction-only steering)")
@@ -82,7 +85,8 @@ def _settings(args: argparse.Namespace, prompts: list[str]) -> dict[str, Any]:
         raise HubError("--seeds must be between 1 and 100.")
     generation = Generation(max_new_tokens=args.max_new_tokens, greedy=args.greedy,
                             temperature=args.temperature, top_p=args.top_p,
-                            frequency_penalty=args.frequency_penalty)
+                            frequency_penalty=(args.frequency_penalty if args.frequency_penalty is not None
+                                               else 0.0 if args.greedy else 1.0))
     generation.check()
     lang = detect_language(prompts) if args.lang == "auto" else args.lang
     return {"lang": lang, "generation": generation, "instruction": args.instruction,

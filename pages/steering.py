@@ -53,9 +53,10 @@ with st.expander("Generation settings (defaults: the paper's)"):
     top_p = g4.number_input("Top-p", 0.01, 1.0, 0.3, step=0.05, key="st_topp")
     penalty = g5.number_input("Frequency penalty", 0.0, 5.0, 1.0, step=0.5, key="st_pen")
     h1, h2 = st.columns(2)
-    greedy = h1.toggle("Greedy (ignores seeds and sampling)", False, key="st_greedy")
+    greedy = h1.toggle("Greedy (plain argmax: no sampling, seeds or frequency penalty)", False, key="st_greedy")
     norm_keep = h2.toggle("Norm-preserving (change direction only)", False, key="st_norm")
-generation = S.Generation(int(new_tokens), bool(greedy), float(temperature), float(top_p), float(penalty))
+generation = S.Generation(int(new_tokens), bool(greedy), float(temperature), float(top_p),
+                          0.0 if greedy else float(penalty))
 common = dict(lang=lang, instruction=instruction, generation=generation, norm_preserving=bool(norm_keep))
 
 info = scorer_info(lang)

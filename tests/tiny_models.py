@@ -48,8 +48,11 @@ _CORPUS: tuple[str, ...] = (
 )
 
 
-def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
-    """Train a deterministic byte-level BPE (Llama/Gemma-style: <bos> prepended, left padding)."""
+def build_tiny_tokenizer(vocab_size: int = 512, extra_corpus: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
+    """Train a deterministic byte-level BPE (Llama/Gemma-style: <bos> prepended, left padding).
+
+    `extra_corpus` adds training texts (the vision tests add colour words so each is one token).
+    """
     tok = Tokenizer(models.BPE(unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -60,7 +63,7 @@ def build_tiny_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte encodable
         show_progress=False,
     )
-    tok.train_from_iterator(list(_CORPUS) * 4, trainer=trainer)
+    tok.train_from_iterator(list(_CORPUS + tuple(extra_corpus)) * 4, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A",
         pair=f"{BOS} $A {BOS} $B",

@@ -21,6 +21,7 @@ Choices, stated once:
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
@@ -380,9 +381,18 @@ def language_match(texts: Sequence[str], lang: str) -> list[float]:
             continue
         other = "en" if lang != "en" else "es"
         words = re.findall(r"[^\W\d_]+", text.lower())
-        hits = [zipf_frequency(w, lang) >= zipf_frequency(w, other) for w in words]
+        hits = [_in_latin_language(w, lang, other, zipf_frequency) for w in words]
         out.append(sum(hits) / len(hits) if hits else float("nan"))
     return out
+
+
+def _in_latin_language(word: str, lang: str, other: str, zipf: Any) -> bool:
+    """A word is in `lang` if it is at least as frequent there as in `other`; words unknown to
+    both count when they are written in the Latin script (names, typos), not otherwise."""
+    a, b = zipf(word, lang), zipf(word, other)
+    if a == 0 and b == 0:
+        return all("LATIN" in unicodedata.name(ch, "") for ch in word)
+    return a >= b
 
 
 def summarise(rows: "pd.DataFrame", n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":

@@ -1,0 +1,251 @@
+"""ActAdd (issue 6): per-position vectors on the first prompt tokens, applied once, sampling
+controls (frequency penalty, per-row seeds), the scored `steer` experiment and its CLI.
+
+Tiny random models check the mechanics against hand-written references; the real default
+model checks that coefficient 0 with greedy decoding is plain transformers greedy generation
+token for token, through the CLI.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from hubcore import steering as S
+from hubcore.errors import InputError
+from hubcore.experiments import steering as E
+from hubcore.steering import Intervention
+
+PROMPTS = ["The capital of France is a city that", "Hola, me llamo Ana y vivo en", "def add(a, b): return"]
+
+
+@pytest.fixture(scope="module", params=["llama", "gpt2"])
+def tiny(request, tiny_model):
+    return tiny_model(request.param)
+
+
+def _pp(model, k: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(k, model.hidden_size, generator=g) * scale
+
+
+def test_actadd_vectors_are_per_token_differences(tiny):
+    v = S.actadd_vectors(tiny, "Good morning", "Bad", layer=2)
+    k = max(len(tiny.tokenizer("Good morning")["input_ids"]), len(tiny.tokenizer("Bad")["input_ids"]))
+    assert v.shape == (k, tiny.hidden_size)
+    assert torch.equal(v[0], torch.zeros_like(v[0]))  # both start with the same BOS
+    from hubcore.trace import capture
+
+    pos = capture(tiny, ["Good morning"], positions="all", layers=[2]).states[0][:, 0]
+    assert torch.allclose(v[1], pos[1] - capture(tiny, ["Bad"], positions="all", layers=[2]).states[0][1, 0], atol=1e-5)
+
+
+def test_per_position_vectors_edit_exactly_the_first_k_tokens(tiny):
+    k, layer, coef = 3, 2, 2.5
+    vec = _pp(tiny, k)
+    iv = Intervention(layer=layer, vectors=vec, coefs=coef, positions=list(range(k)), per_position=True)
+    plain = S.capture_with(tiny, PROMPTS, [], layers=[layer])
+    steered = S.capture_with(tiny, PROMPTS, [iv], layers=[layer])
+    for a, b in zip(plain, steered):  # left padding differs per row: positions are unpadded
+        assert torch.allclose(b[:k, 0], a[:k, 0] + coef * vec, atol=1e-4)
+        assert torch.equal(b[k:, 0], a[k:, 0])
+
+
+def test_actadd_generation_edits_the_prompt_once_kv_semantics(tiny, monkeypatch):
+    """Cached decoding == recomputing the full sequence each step with the edit only on the
+    first k prompt tokens; and the edit function runs once per generate call."""
+    k, layer = 2, 1
+    iv = Intervention(layer=layer, vectors=_pp(tiny, k, scale=3.0), coefs=1.0, positions=list(range(k)),
+                      per_position=True)
+    calls = {"n": 0}
+    real = S._apply
+
+    def counting(h, r):
+        calls["n"] += 1
+        return real(h, r)
+
+    monkeypatch.setattr(S, "_apply", counting)
+    n_new = 6
+    ours = S.generate_ids(tiny, PROMPTS, [iv], max_new_tokens=n_new)
+    assert calls["n"] == 1  # one prompt pass, never again for generated tokens
+    monkeypatch.setattr(S, "_apply", real)
+    for prompt, got in zip(PROMPTS, ours):
+        ids = list(tiny.tokenizer(prompt)["input_ids"])
+        ref: list[int] = []
+        for _ in range(len(got)):
+            text_ids = ids + ref
+            enc = [S.Encoded(ids=text_ids, offsets=[(0, 0)] * len(text_ids))]
+            with torch.inference_mode():
+                logits = S._traced(tiny, enc, [iv], logits=True)["logits"]
+            ref.append(int(logits[0].argmax()))
+        assert got == ref
+
+
+def test_rows_at_other_layers_are_untouched_by_zero_coefficients(tiny):
+    vec = torch.stack([_pp(tiny, 2), _pp(tiny, 2, seed=1)])
+    a = Intervention(layer=1, vectors=vec, coefs=[1.0, 0.0], positions=[0, 1], per_position=True)
+    b = Intervention(layer=2, vectors=vec, coefs=[0.0, 1.0], positions=[0, 1], per_position=True)
+    both = S.generate_ids(tiny, PROMPTS[:2], [a, b], max_new_tokens=5)
+    alone0 = S.generate_ids(tiny, PROMPTS[:1], [Intervention(1, vec[0], 1.0, [0, 1], per_position=True)], max_new_tokens=5)
+    alone1 = S.generate_ids(tiny, PROMPTS[1:2], [Intervention(2, vec[1], 1.0, [0, 1], per_position=True)], max_new_tokens=5)
+    assert both == alone0 + alone1
+
+
+def test_per_position_shape_and_position_errors(tiny):
+    with pytest.raises(InputError, match="Per-position vectors must be"):
+        S.forward_with(tiny, PROMPTS, [Intervention(1, _pp(tiny, 3), 1.0, [0, 1], per_position=True)])
+    with pytest.raises(InputError, match="one shared list"):
+        S.forward_with(tiny, PROMPTS, [Intervention(1, _pp(tiny, 1), 1.0, "last", per_position=True)])
+    with pytest.raises(InputError, match="out of range"):
+        S.forward_with(tiny, ["Hi"], [Intervention(1, _pp(tiny, 3), 1.0, [0, 1, 40], per_position=True)])
+
+
+def test_frequency_penalty_stops_repeats(tiny):
+    plain = S.generate_ids(tiny, PROMPTS, max_new_tokens=12)
+    assert any(len(set(row)) < len(row) for row in plain), "tiny greedy text should repeat a token"
+    penalised = S.generate_ids(tiny, PROMPTS, max_new_tokens=12, frequency_penalty=1e4)
+    assert all(len(set(row)) == len(row) for row in penalised)
+    assert S.generate_ids(tiny, PROMPTS, max_new_tokens=12, frequency_penalty=0.0) == plain
+
+
+def test_row_seeds_make_a_sampled_row_independent_of_its_batch(tiny):
+    kw = dict(max_new_tokens=8, greedy=False, temperature=2.0, top_p=0.95)
+    batch = S.generate_ids(tiny, PROMPTS, row_seeds=[5, 6, 7], **kw)
+    for prompt, seed, row in zip(PROMPTS, [5, 6, 7], batch):
+        assert S.generate_ids(tiny, [prompt], row_seeds=[seed], **kw)[0] == row
+    other = S.generate_ids(tiny, PROMPTS, row_seeds=[8, 9, 10], **kw)
+    assert other != batch
+    with pytest.raises(InputError, match="one seed per prompt"):
+        S.generate_ids(tiny, PROMPTS, row_seeds=[1], **kw)
+
+
+def test_continuation_perplexity_matches_a_full_forward(tiny):
+    inputs = PROMPTS[:2]
+    new = S.generate_ids(tiny, inputs, max_new_tokens=5)
+    got = E.continuation_perplexity(tiny, inputs, new)
+    for text, ids, ppl in zip(inputs, new, got):
+        prompt = tiny.tokenizer(text)["input_ids"]
+        full = torch.tensor([prompt + ids])
+        with torch.inference_mode():
+            logp = tiny.hf(input_ids=full).logits[0].float().log_softmax(-1)
+        nll = -torch.stack([logp[len(prompt) - 1 + i, t] for i, t in enumerate(ids)]).mean()
+        assert ppl == pytest.approx(float(torch.exp(nll)), rel=1e-4)
+    assert E.continuation_perplexity(tiny, ["x y z"], [[]])[0] != E.continuation_perplexity(tiny, ["x y z"], [[]])[0]
+
+
+def test_steer_grid_rows_and_shared_baseline(tiny):
+    pairs = (E.Pair("Good", "Bad", "en"), E.Pair("Bueno", "Malo", "es"))
+    rep = E.steer(tiny, PROMPTS[:2], "es", pairs, layers=[1, 2], coefs=[0.0, 4.0, -4.0], seeds=[0, 1],
+                  instruction="", generation=E.Generation(max_new_tokens=4), n_boot=50)
+    rows = rep.rows
+    assert len(rows) == 2 * 2 * 2 * 3 * 2
+    assert list(rows.columns) == E.SteerReport.ROW_COLUMNS
+    zero = rows[rows.coef == 0]
+    # coefficient 0 is generated once per (prompt, seed) and shared by every pair and layer
+    assert zero.groupby(["prompt", "seed"]).continuation.nunique().max() == 1
+    assert rows.sentiment.between(-1, 1).all() and (rows.perplexity > 0).all()
+    s = rep.summary
+    assert len(s) == 2 * 2 * 3
+    assert ((s.sentiment_low <= s.sentiment + 1e-9) & (s.sentiment <= s.sentiment_high + 1e-9)).all()
+    assert (s[s.coef == 0]["shift"] == 0).all()
+    # greedy coefficient 0 equals plain generation of the same input
+    greedy = E.steer(tiny, PROMPTS[:1], "en", pairs[:1], [1], [0.0], instruction="",
+                     generation=E.Generation(max_new_tokens=5, greedy=True, frequency_penalty=0.0), n_boot=0)
+    assert greedy.rows.continuation[0] == S.generate(tiny, PROMPTS[:1], max_new_tokens=5)[0]
+
+
+def test_steer_rows_equal_single_runs(tiny):
+    """A row of a sweep is the same text as that setting run alone (seeded per row)."""
+    pairs = (E.Pair("Good", "Bad", "en"),)
+    gen = E.Generation(max_new_tokens=5, temperature=1.5, top_p=0.9)
+    grid = E.steer(tiny, PROMPTS[:2], "en", pairs, [2], [0.0, 8.0], seeds=[3], instruction="", generation=gen)
+    for r in grid.rows.itertuples():
+        alone = E.steer(tiny, [r.prompt], "en", pairs, [2], [r.coef], seeds=[3], instruction="", generation=gen)
+        assert alone.rows.continuation[0] == r.continuation
+
+
+def test_steer_input_errors(tiny):
+    gen = E.Generation(max_new_tokens=2)
+    with pytest.raises(InputError, match="same text twice"):
+        E.steer(tiny, PROMPTS, "en", [E.Pair("Good", "Good")], [1], [1.0], generation=gen)
+    with pytest.raises(InputError, match="only"):
+        E.steer(tiny, ["Hi"], "en", [E.Pair("a very long steering text indeed", "Bad")], [1], [1.0],
+                instruction="", generation=gen)
+    with pytest.raises(InputError, match="Layers must lie"):
+        E.steer(tiny, PROMPTS, "en", [E.Pair("Good", "Bad")], [99], [1.0], generation=gen)
+    with pytest.raises(InputError, match="sentiment scorer"):
+        E.steer(tiny, PROMPTS, "xx", [E.Pair("Good", "Bad")], [1], [1.0], generation=gen)
+    with pytest.raises(InputError, match="Top-p"):
+        E.steer(tiny, PROMPTS, "en", [E.Pair("Good", "Bad")], [1], [1.0], generation=E.Generation(top_p=0))
+    with pytest.raises(InputError, match="not a number"):
+        E.parse_coefficients("1, two")
+    assert E.parse_coefficients("-8; 0, 8, 0") == (-8.0, 0.0, 8.0)
+
+
+def test_language_helpers():
+    assert E.detect_language(["La comida del restaurante de mi barrio"]) == "es"
+    assert E.detect_language(["The food at the hotel was"]) == "en"
+    assert E.detect_language(["这家酒店的服务"]) == "zh"
+    m = E.language_match(["es muy buena la comida", "the food was very good", "好吃", "123"], "es")
+    assert m[0] == 1.0 and m[1] < 0.3 and m[2] == 0.0 and m[3] != m[3]
+    assert E.language_match(["好吃的菜 good"], "zh")[0] == pytest.approx(4 / 8)
+    rel = E.relevance(["La comida del restaurante", "La comida del restaurante"],
+                      [" del restaurante es muy buena", " the weather in London"])
+    assert rel[0] > rel[1]
+
+
+@pytest.mark.default_model
+def test_cli_steer_coef_zero_greedy_is_plain_greedy_generation(default_model, tmp_path):
+    """Independent of our decode loop: transformers' own generate() on the same input."""
+    from hubcore.cli import main
+
+    prompt = "Ayer fui a ver la película y"
+    out = tmp_path / "steer.csv"
+    assert main(["steer", "--prompt", prompt, "--coef", "0", "--greedy", "--max-new-tokens", "10",
+                 "--layer", "6", "--out", str(out)]) == 0
+    df = pd.read_csv(out, keep_default_na=False)
+    assert list(df.columns[:7]) == ["prompt", "layer", "coef", "seed", "continuation", "sentiment", "perplexity"]
+    assert len(df) == 1 and df.layer[0] == 6 and df.coef[0] == 0
+    tok = default_model.tokenizer
+    enc = tok("All of the following text is in Spanish:\n" + prompt, return_tensors="pt")
+    with torch.inference_mode():
+        ids = default_model.hf.generate(**enc, do_sample=False, max_new_tokens=10, top_k=None, top_p=None)
+    assert df.continuation[0] == tok.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    # --instruction "" drops the prefix
+    out2 = tmp_path / "noinstr.csv"
+    assert main(["steer", "--prompt", prompt, "--coef", "0", "--greedy", "--max-new-tokens", "4",
+                 "--instruction", "", "--out", str(out2)]) == 0
+    enc = tok(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        ids = default_model.hf.generate(**enc, do_sample=False, max_new_tokens=4, top_k=None, top_p=None)
+    assert pd.read_csv(out2, keep_default_na=False).continuation[0] == tok.decode(
+        ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+@pytest.mark.default_model
+def test_cli_sweep_writes_rows_and_summary(default_model, tmp_path, capsys):
+    from hubcore.cli import main
+
+    out = tmp_path / "sweep.csv"
+    code = main(["sweep", "--prompt-set", "es-prefixes", "--n", "2", "--presets", "en,es",
+                 "--layers", "6", "--coefs", "-8,0,8", "--max-new-tokens", "6", "--seeds", "2",
+                 "--bootstrap", "100", "--out", str(out)])
+    assert code == 0
+    rows = pd.read_csv(out, keep_default_na=False)
+    assert len(rows) == 2 * 2 * 3 * 2  # prompts x pairs x coefs x seeds
+    summary = pd.read_csv(tmp_path / "sweep_summary.csv")
+    assert set(summary.pair) == {"en: Good − Bad", "es: Bueno − Malo"}
+    assert {"sentiment_low", "sentiment_high", "perplexity", "in_language", "shift"} <= set(summary.columns)
+    err = capsys.readouterr().err
+    assert "sentiment scorer" in err
+
+
+def test_cli_steer_errors(capsys):
+    from hubcore.cli import main
+
+    assert main(["steer", "--out", "/tmp/x.csv"]) == 2
+    assert "--prompt" in capsys.readouterr().err
+    assert main(["sweep", "--prompt", "Hola amigo", "--presets", "", "--out", "/tmp/x.csv"]) == 2
+    assert "steering pairs" in capsys.readouterr().err
+    assert main(["steer", "--prompt", "x", "--seeds", "0", "--out", "/tmp/x.csv"]) == 2
