@@ -59,7 +59,7 @@ def layer_lines(df: pd.DataFrame, y: str, series: str, y_title: str, title: str 
     if y_floor is not None and len(df) and df[y].min() < y_floor:
         scale = alt.Scale(domainMin=y_floor, clamp=True, zero=False)
     base = alt.Chart(df).encode(
-        x=alt.X(f"{x}:Q", title=x_title, axis=alt.Axis(tickMinStep=1 if x == "layer" else None)),
+        x=alt.X(f"{x}:Q", title=x_title, axis=alt.Axis(tickMinStep=1) if x == "layer" else alt.Axis()),
         color=alt.Color(f"{series}:N", title=series.replace("_", " "),
                         legend=alt.Legend(orient="bottom", labelLimit=400, columns=2)),
     )

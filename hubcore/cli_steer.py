@@ -184,7 +184,8 @@ def register(sub: Any) -> None:
     p.add_argument("--pair", action="append", help="a user pair POSITIVE:NEGATIVE (repeatable)")
     p.add_argument("--layers", type=_ints, default=None, help="comma-separated layers (default: the middle)")
     p.add_argument("--coefs", type=_floats, default=[-8.0, -4.0, 0.0, 4.0, 8.0],
-                   help="comma-separated coefficients (default -8,-4,0,4,8)")
+                   help="comma-separated coefficients (default -8,-4,0,4,8); write --coefs=-8,0,8 "
+                        "with '=' when the list starts with a minus sign")
     _generation_args(p)
     p.add_argument("--out", required=True, help="CSV file to write (summary beside it)")
     _add_model_args(p)

@@ -229,7 +229,7 @@ def test_cli_sweep_writes_rows_and_summary(default_model, tmp_path, capsys):
 
     out = tmp_path / "sweep.csv"
     code = main(["sweep", "--prompt-set", "es-prefixes", "--n", "2", "--presets", "en,es",
-                 "--layers", "6", "--coefs", "-8,0,8", "--max-new-tokens", "6", "--seeds", "2",
+                 "--layers", "6", "--coefs=-8,0,8", "--max-new-tokens", "6", "--seeds", "2",
                  "--bootstrap", "100", "--out", str(out)])
     assert code == 0
     rows = pd.read_csv(out, keep_default_na=False)
