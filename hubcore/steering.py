@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from .models import HubModel
 
 PositionsArg = Union[Literal["last"], Sequence[int], Sequence[Sequence[int]], None]
-DEFAULT_SWEEP_TOKEN_BUDGET = 8192  # rows x (prompt + new tokens) per batched generation
+DEFAULT_SWEEP_TOKEN_BUDGET = 8192
+NUCLEUS_CANDIDATES = 1024  # top-p sampling looks for the nucleus among this many tokens first  # rows x (prompt + new tokens) per batched generation
 
 
 @dataclass
@@ -460,18 +461,29 @@ def _pick(logits: Any, greedy: bool, temperature: float, top_p: float, gen: Any)
 
     if greedy:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.to(torch.float32) / max(float(temperature), 1e-6), dim=-1)
+    probs = torch.softmax(logits.to(torch.float32) / max(float(temperature), 1e-6), dim=-1).cpu()
+    batch, vocab = probs.shape
     if top_p < 1.0:
-        sorted_p, order = probs.sort(dim=-1, descending=True)
-        # keep the smallest prefix whose mass reaches top_p (the top token always stays)
-        drop = sorted_p.cumsum(dim=-1) - sorted_p >= float(top_p)
-        sorted_p = sorted_p.masked_fill(drop, 0.0)
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    probs = probs.cpu()
-    if isinstance(gen, (list, tuple)):
-        picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(gen)]
-        return torch.cat(picks).to(logits.device)
-    return torch.multinomial(probs, 1, generator=gen).squeeze(-1).to(logits.device)
+        # the nucleus nearly always lies in the top few hundred tokens: topk is O(V), a full sort
+        # of a 262k vocabulary per row and step is not; a row whose nucleus is wider is sorted
+        k = min(vocab, NUCLEUS_CANDIDATES)
+        top_v, top_i = probs.topk(k, dim=-1)
+        rows = []
+        for r in range(batch):
+            v, i = top_v[r], top_i[r]
+            if k < vocab and float(v.sum()) < top_p:
+                v, i = probs[r].sort(descending=True)
+            # the smallest prefix whose mass reaches top_p (the top token always stays)
+            keep = int(((v.cumsum(0) - v) < float(top_p)).sum())
+            rows.append((v[:keep], i[:keep]))
+    else:
+        rows = [(probs[r], None) for r in range(batch)]
+    gens = list(gen) if isinstance(gen, (list, tuple)) else [gen] * batch
+    picks = []
+    for (v, i), g in zip(rows, gens):
+        j = int(torch.multinomial(v, 1, generator=g))
+        picks.append(int(i[j]) if i is not None else j)
+    return torch.tensor(picks, dtype=torch.long, device=logits.device)
 
 
 def _penalise(logits: Any, generated: list[list[int]], frequency_penalty: float) -> Any:
