@@ -73,6 +73,14 @@ EXPERIMENT_PAGES: list[PageInfo] = [
         "(agent, recipient, theme) read through the lens.",
     ),
     PageInfo(
+        "audio.py",
+        "Audio",
+        ":material/graphic_eq:",
+        "audio",
+        "Whisper hears recordings, event sounds, uploads or the microphone: hearing vs reading, "
+        "the same prompt in three languages, the lens while transcribing, steering a spoken word.",
+    ),
+    PageInfo(
         "vision.py",
         "Vision",
         ":material/image:",
