@@ -261,12 +261,20 @@ def cmd_semantics(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from .default_model import default_model_dir
 
+    from .audio.whisper_convert import whisper_base_dir
+
     bar = _Bar("Preparing the default model")
     try:
         path = default_model_dir(progress=bar)
     finally:
         bar.close()
     print(f"default model ready: {path}", file=sys.stderr)
+    bar = _Bar("Preparing the audio model")
+    try:
+        path = whisper_base_dir(progress=bar)
+    finally:
+        bar.close()
+    print(f"audio model (Whisper base) ready: {path}", file=sys.stderr)
     return 0
 
 
@@ -436,8 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:  # steering, audio, vision: one module each, same helpers
         importlib.import_module(f"{__package__}.{name}").register(sub)
 
-    p = sub.add_parser("prepare", help="convert and cache the embedded default model (once)",
-                       description="De-quantise the packaged Gemma-3-270M GGUF and cache it as "
+    p = sub.add_parser("prepare", help="convert and cache the embedded models (once)",
+                       description="De-quantise the packaged Gemma-3-270M GGUF and convert the "
+                                   "packaged Whisper-base (CTranslate2) and cache both as "
                                    "safetensors (about a minute, once); later loads take seconds.")
     p.set_defaults(func=cmd_prepare)
 

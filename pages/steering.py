@@ -109,12 +109,17 @@ with tab_sweep:
         summary = sweep.summary
         shown = st.selectbox("Layer shown", sorted(summary.layer.unique()), key="st_shown")
         view = summary[summary.layer == shown]
-        metric = st.radio("Metric", ["sentiment", "perplexity", "in_language", "relevance"],
+        metric = st.radio("Beside sentiment", ["perplexity", "in_language", "relevance"],
                           horizontal=True, key="st_metric")
-        chart = layer_lines(view, y=metric, series="pair", band=(f"{metric}_low", f"{metric}_high"),
-                            y_title=f"mean {metric.replace('_', ' ')}", x="coef", x_title="coefficient",
-                            title=f"{metric.replace('_', ' ').capitalize()} vs coefficient, layer {shown}")
-        st.altair_chart(chart, width="stretch")
+        charts = [
+            layer_lines(view, y=m, series="pair", band=(f"{m}_low", f"{m}_high"),
+                        y_title=f"mean {m.replace('_', ' ')}", x="coef", x_title="coefficient",
+                        title=f"{m.replace('_', ' ').capitalize()} vs coefficient, layer {shown}")
+            for m in ("sentiment", metric)
+        ]
+        for col, chart in zip(st.columns(2), charts):
+            col.altair_chart(chart, width="stretch")
+        chart = charts[0]
         for direction, word in ((1.0, "positive"), (-1.0, "negative")):
             best = S.best_setting(summary, direction)
             if best is None:
