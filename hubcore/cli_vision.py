@@ -117,4 +117,8 @@ def register(sub: Any) -> None:
             v_.add_argument("--seed", type=int, default=0)
         v_.add_argument("--out", required=True, help="CSV file to write")
         _add_model_args(v_)
+        for action in v_._actions:  # no VLM is embedded: --model is required in practice
+            if action.dest == "model":
+                action.help = ("a vision-language model: a Hugging Face hub id in the local HF cache "
+                               "(e.g. llava-hf/llava-1.5-7b-hf) or a local model folder (required)")
         v_.set_defaults(func=cmd_vision, model=None)
