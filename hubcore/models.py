@@ -199,6 +199,28 @@ def _check_causal_lm(config: Any, spec: ModelSpec) -> None:
     )
 
 
+def local_or_hub(spec: Any, example: str) -> tuple[str, dict[str, Any]]:
+    """A local model folder (must hold config.json) or a hub id (offline unless allowed).
+
+    Shared by every model kind (`spec` has `.kind` "local"/"hub", `.source`, `.allow_download`);
+    `example` is a hub id of the right kind for the error message.
+    """
+    path = Path(spec.source).expanduser()
+    if spec.kind == "local":
+        if not path.exists():
+            raise ModelLoadError(f"Local path '{spec.source}' does not exist.")
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"'{spec.source}' is not a Hugging Face model directory (no config.json in it)."
+            )
+        return str(path), {"local_files_only": True}
+    if not _HUB_ID.match(spec.source):
+        raise ModelLoadError(
+            f"'{spec.source}' is neither an existing local path nor a Hugging Face hub id like '{example}'."
+        )
+    return spec.source, {"local_files_only": not spec.allow_download}
+
+
 def _source_path(spec: ModelSpec, progress: Optional[Progress]) -> tuple[str, dict[str, Any]]:
     """Where from_pretrained should look, and the extra kwargs that implies."""
     kind = spec.kind
@@ -211,23 +233,16 @@ def _source_path(spec: ModelSpec, progress: Optional[Progress]) -> tuple[str, di
         if not path.is_file():
             raise ModelLoadError(f"GGUF file '{spec.source}' does not exist.")
         return str(path.parent), {"gguf_file": path.name, "local_files_only": True}
-    if kind == "local":
-        if not path.exists():
-            raise ModelLoadError(f"Local path '{spec.source}' does not exist.")
-        if not path.is_dir() or not (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"'{spec.source}' is not a Hugging Face model directory (no config.json in it)."
-            )
-        return str(path), {"local_files_only": True}
-    if not _HUB_ID.match(spec.source):
+    if kind == "hub" and not _HUB_ID.match(spec.source):
         raise ModelLoadError(
             f"'{spec.source}' is neither 'default', an existing local path, a .gguf file, "
             "nor a Hugging Face hub id like 'google/gemma-2-2b'."
         )
-    return spec.source, {"local_files_only": not spec.allow_download}
+    return local_or_hub(spec, "google/gemma-2-2b")
 
 
-def _load_config(src: str, extra: dict[str, Any], spec: ModelSpec) -> Any:
+def load_config(src: str, extra: dict[str, Any], spec: Any) -> Any:
+    """`AutoConfig.from_pretrained` with one clear sentence for each way it fails (any model kind)."""
     from transformers import AutoConfig
 
     try:
@@ -379,7 +394,7 @@ def load_model(spec: ModelSpec, progress: Optional[Progress] = None) -> HubModel
     dtype = resolve_dtype(spec.dtype, device)
     report(progress, 0.0, f"Resolving {spec.label}")
     src, extra = _source_path(spec, progress)
-    config = _load_config(src, extra, spec)
+    config = load_config(src, extra, spec)
     _check_causal_lm(config, spec)
     report(progress, 0.72, f"Loading weights ({str(dtype).replace('torch.', '')} on {device})")
     try:

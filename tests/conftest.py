@@ -65,3 +65,16 @@ def tiny_model(tiny_tokenizer) -> Callable[..., HubModel]:
         return cache[key]
 
     return make
+
+
+@pytest.fixture
+def fresh_streamlit():
+    """AppTest isolation: empty Streamlit caches and the app's result cache before each test."""
+    import streamlit as st
+
+    from app.widgets import clear_results
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    clear_results()
+    yield

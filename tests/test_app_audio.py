@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.registry import ROOT
@@ -12,14 +11,7 @@ MAIN = str(ROOT / "app" / "main.py")
 PAGE = str(ROOT / "pages" / "audio.py")
 
 
-@pytest.fixture(autouse=True)
-def _clear_streamlit_caches():
-    from app.widgets import clear_results
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    clear_results()
-    yield
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
 
 def test_audio_page_transcribes_and_runs_audio_vs_label(monkeypatch):

@@ -4,7 +4,6 @@ saved tiny LLaVA folder (loaded like a user's model)."""
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.registry import ROOT
@@ -15,13 +14,8 @@ VISION = str(ROOT / "pages" / "vision.py")
 
 
 @pytest.fixture(autouse=True)
-def _clear(monkeypatch):
-    from app.widgets import clear_results
-
+def _no_env_model(monkeypatch, fresh_streamlit):
     monkeypatch.delenv("HUBCORE_VISION_MODEL", raising=False)
-    st.cache_data.clear()
-    clear_results()
-    yield
 
 
 def test_bring_a_model_panel_without_a_model(monkeypatch):

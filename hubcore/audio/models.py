@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import HubError, ModelLoadError, UnsupportedModelError
-from ..models import _HUB_ID, _first_line, resolve_device, resolve_dtype
+from ..models import _first_line, load_config, local_or_hub, resolve_device, resolve_dtype
 from ..progress import Progress, report, scaled
 
 
@@ -175,25 +175,13 @@ def _resolve(spec: AudioSpec, progress: Optional[Progress]) -> tuple[str, dict[s
         from .whisper_convert import whisper_base_dir
 
         return str(whisper_base_dir(scaled(progress, 0.0, 0.7))), {"local_files_only": True}
-    if spec.kind == "local":
-        path = Path(spec.source).expanduser()
-        if not path.exists():
-            raise ModelLoadError(f"Local path '{spec.source}' does not exist.")
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"'{spec.source}' is not a Hugging Face model folder (no config.json in it).")
-        return str(path), {"local_files_only": True}
-    if not _HUB_ID.match(spec.source):
-        raise ModelLoadError(
-            f"'{spec.source}' is neither 'default', an existing folder, nor a hub id like "
-            "'openai/whisper-small'."
-        )
-    return spec.source, {"local_files_only": not spec.allow_download}
+    return local_or_hub(spec, "openai/whisper-small")
 
 
 def load_audio_model(spec: AudioSpec, progress: Optional[Progress] = None) -> AudioModel:
     """Resolve, load and wrap `spec`; every user-caused failure is a `HubError`."""
     import transformers
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoTokenizer
+    from transformers import AutoFeatureExtractor, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own progress callback reports the load
@@ -201,15 +189,7 @@ def load_audio_model(spec: AudioSpec, progress: Optional[Progress] = None) -> Au
     report(progress, 0.0, f"Resolving {spec.label}")
     src, extra = _resolve(spec, progress)
     kw = dict(extra, trust_remote_code=spec.trust_remote_code)
-    try:
-        config = AutoConfig.from_pretrained(src, **kw)
-    except Exception as exc:
-        if spec.kind == "hub":
-            raise ModelLoadError(
-                f"Speech model '{spec.source}' is not in the local Hugging Face cache and downloads "
-                "are off: pass a local folder or enable downloads."
-            ) from exc
-        raise ModelLoadError(f"Could not read the config of '{spec.source}': {_first_line(exc)}") from exc
+    config = load_config(src, extra, spec)
     paths = ARCHITECTURES.get(config.model_type)
     if paths is None:
         raise UnsupportedModelError(

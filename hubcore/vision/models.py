@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ..errors import HubError, InputError, ModelLoadError, UnsupportedModelError
-from ..models import DEVICES, DTYPES, ModelCard, _first_line, _HUB_ID, resolve_device, resolve_dtype
+from ..models import DEVICES, DTYPES, ModelCard, _first_line, load_config, local_or_hub, resolve_device, resolve_dtype
 from ..progress import Progress, report
 
 SPEC_SYNTAX = (
@@ -205,37 +205,7 @@ def patch_grid(model: VisionModel, n_tokens: int, inputs: Optional[dict[str, Any
 
 
 def _source(spec: VisionSpec) -> tuple[str, dict[str, Any]]:
-    path = Path(spec.source).expanduser()
-    if spec.kind == "local":
-        if not path.exists():
-            raise ModelLoadError(f"Local path '{spec.source}' does not exist.")
-        if not path.is_dir() or not (path / "config.json").is_file():
-            raise ModelLoadError(f"'{spec.source}' is not a Hugging Face model folder (no config.json in it).")
-        return str(path), {"local_files_only": True}
-    if not _HUB_ID.match(spec.source):
-        raise ModelLoadError(
-            f"'{spec.source}' is neither an existing local folder nor a Hugging Face hub id like "
-            "'llava-hf/llava-1.5-7b-hf'."
-        )
-    return spec.source, {"local_files_only": not spec.allow_download}
-
-
-def _config(src: str, extra: dict[str, Any], spec: VisionSpec) -> Any:
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(src, trust_remote_code=spec.trust_remote_code, **extra)
-    except Exception as exc:
-        if spec.kind == "hub" and extra.get("local_files_only"):
-            raise ModelLoadError(
-                f"Model '{spec.source}' is not in the local Hugging Face cache, and downloads are off "
-                "(the app works offline by default): download it once on a machine with internet, "
-                "give a local folder, or allow downloads (--allow-download / HUBCORE_ALLOW_DOWNLOAD=1)."
-            ) from exc
-        if "trust_remote_code" in str(exc):
-            raise ModelLoadError(f"'{spec.source}' needs custom code from its repository; enable "
-                                 "'trust remote code' only if you trust its author.") from exc
-        raise ModelLoadError(f"Could not read the config of '{spec.source}': {_first_line(exc)}") from exc
+    return local_or_hub(spec, "llava-hf/llava-1.5-7b-hf")
 
 
 def check_vlm_config(config: Any, spec: Any) -> None:
@@ -388,7 +358,7 @@ def load_vision_model(spec: VisionSpec, progress: Optional[Progress] = None) -> 
     dtype = resolve_dtype(spec.dtype, device)
     report(progress, 0.0, f"Resolving {spec.label}")
     src, extra = _source(spec)
-    config = _config(src, extra, spec)
+    config = load_config(src, extra, spec)
     check_vlm_config(config, spec)
     report(progress, 0.1, f"Loading weights ({str(dtype).replace('torch.', '')} on {device})")
     hf_model = _weights(src, extra, spec, device, dtype)
