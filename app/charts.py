@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 from functools import lru_cache
+from typing import Callable
 
 import altair as alt
 import pandas as pd
@@ -99,19 +100,34 @@ def export_buttons(df: pd.DataFrame, chart: alt.TopLevelMixin | None, stem: str)
     """CSV (and PNG when a chart is given) download buttons side by side."""
     cols = st.columns(2 if chart is not None else 1)
     cols[0].download_button(
-        "Download CSV", df.to_csv(index=False).encode("utf-8"), file_name=f"{stem}.csv",
+        # CRLF rows: the csv writer then quotes cells holding a bare "\r" (Gemma has such tokens),
+        # which would otherwise split a row in every CSV reader
+        "Download CSV", df.to_csv(index=False, lineterminator="\r\n").encode("utf-8"),
+        file_name=f"{stem}.csv",
         mime="text/csv", icon=":material/download:", key=f"csv-{stem}",
     )
     if chart is not None:
-        try:
-            png = chart_png(chart.to_json())
-        except Exception as exc:  # rendering problems must not break the page
-            cols[1].caption(f"PNG export unavailable: {exc}")
-            return
+        # rendered only when clicked (on a worker thread): a display-only rerun stays fast
         cols[1].download_button(
-            "Download PNG", png, file_name=f"{stem}.png", mime="image/png",
+            "Download PNG", _deferred_png(chart), file_name=f"{stem}.png", mime="image/png",
             icon=":material/image:", key=f"png-{stem}",
         )
+
+
+def _deferred_png(chart: alt.TopLevelMixin) -> Callable[[], bytes]:
+    """A callable for `st.download_button` that renders the chart to PNG when clicked.
+
+    A chart the renderer cannot draw yields its Vega-Lite JSON instead (the download then says
+    why in its first bytes) rather than breaking the page.
+    """
+    def render() -> bytes:
+        spec = chart.to_json()
+        try:
+            return chart_png(spec)
+        except Exception as exc:  # rendering problems must not break the page
+            return f"PNG export unavailable ({exc}); Vega-Lite spec follows\n{spec}".encode("utf-8")
+
+    return render
 
 
 def stacked_layers(df: pd.DataFrame, value: str, category: str, title: str = "",

@@ -86,7 +86,9 @@ def _check_out(out: str) -> Path:
 def _write(df: Any, out: str) -> None:
     path = _check_out(out)
     try:
-        df.to_csv(path, index=False)
+        # CRLF rows: the csv writer then quotes cells holding a bare "\r" (Gemma has such
+        # tokens), which would otherwise split a row in every CSV reader
+        df.to_csv(path, index=False, lineterminator="\r\n")
     except OSError as exc:
         raise HubError(f"Could not write '{out}': {exc.strerror or exc}.") from exc
     print(f"wrote {len(df)} rows to {path}", file=sys.stderr)

@@ -33,6 +33,13 @@ def check_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     if not isinstance(text, str):
         raise InputError("Text input must be a string.")
     cleaned = text.replace("\x00", "")
+    try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: undecodable bytes from a shell argument
+        raise InputError(
+            f"The text is not valid UTF-8 (character {exc.start + 1} is an undecodable byte): "
+            "pass UTF-8 text."
+        ) from None
     if not cleaned.strip():
         raise InputError("The text is empty: type or paste some text first.")
     if len(cleaned) > max_chars:

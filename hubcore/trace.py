@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from .errors import InputError
+from .oom import run_halving
 from .progress import Progress, report
 from .tokens import Encoded, encode, pad_left, plan_batches
 
@@ -86,23 +87,28 @@ def capture_encoded(
     device = model.device
     last_only = isinstance(positions, str) and positions == "last"
     done = 0
+
+    def run_batch(batch: Sequence[int]) -> None:
+        inputs = pad_left([encoded[i].ids for i in batch], model.tokenizer.pad_token_id, device)
+        if not model.accepts_position_ids:
+            inputs.pop("position_ids")
+        width = inputs["input_ids"].shape[1]
+        saved: list[Any] = []
+        with std.trace(inputs) as tracer:
+            for layer in chosen:
+                h = std.layers_input[0] if layer == 0 else std.layers_output[layer - 1]
+                # keep only the last column on the device when that is all we need
+                saved.append((h[:, -1:] if last_only else h).save())
+            tracer.stop()  # nothing after the last needed block runs (no LM head)
+        stacked = torch.stack([s.to(torch.float32) for s in saved], dim=2).cpu()  # [B,T,n,d]
+        for row, i in enumerate(batch):
+            cols = [0] if last_only else [width - lengths[i] + p for p in wanted[i]]
+            results[i] = stacked[row, cols].clone()
+
     with model.lock, torch.inference_mode():
         for batch in batches:
-            inputs = pad_left([encoded[i].ids for i in batch], model.tokenizer.pad_token_id, device)
-            if not model.accepts_position_ids:
-                inputs.pop("position_ids")
-            width = inputs["input_ids"].shape[1]
-            saved: list[Any] = []
-            with std.trace(inputs) as tracer:
-                for layer in chosen:
-                    h = std.layers_input[0] if layer == 0 else std.layers_output[layer - 1]
-                    # keep only the last column on the device when that is all we need
-                    saved.append((h[:, -1:] if last_only else h).save())
-                tracer.stop()  # nothing after the last needed block runs (no LM head)
-            stacked = torch.stack([s.to(torch.float32) for s in saved], dim=2).cpu()  # [B,T,n,d]
-            for row, i in enumerate(batch):
-                cols = [0] if last_only else [width - lengths[i] + p for p in wanted[i]]
-                results[i] = stacked[row, cols].clone()
+            # out of memory: the batch is halved and retried (down to one text, then a HubError)
+            run_halving(run_batch, batch, what="capture batch")
             done += len(batch)
             report(progress, done / len(encoded), f"Captured {done}/{len(encoded)} texts")
     # cloned outside inference mode: callers may centre or edit the states in place

@@ -70,7 +70,7 @@ def decode_upload(data: bytes, filename: str = "upload") -> str:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError("The upload must be the file's bytes.")
     body = bytes(data)
-    if body.startswith(_BOM):
+    while body.startswith(_BOM):  # files concatenated by some editors carry several
         body = body[len(_BOM) :]
     if not body.strip():
         raise InputError(f"{filename} is empty: it needs at least one line of text.")
@@ -93,7 +93,7 @@ def decode_upload(data: bytes, filename: str = "upload") -> str:
             f"Line {line} of {filename} contains a NUL byte, so it is not a text file."
         )
     try:
-        return body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         line_no = body.count(b"\n", 0, exc.start) + 1
         start = body.rfind(b"\n", 0, exc.start) + 1
@@ -105,6 +105,9 @@ def decode_upload(data: bytes, filename: str = "upload") -> str:
             f"{_guess_legacy_encoding(body)}: {shown}); "
             "re-save the file as UTF-8 and upload it again."
         ) from None
+    if not text.replace("\ufeff", "").strip():  # only Unicode whitespace (U+001F, U+2028, BOMs)
+        raise InputError(f"{filename} is empty: it needs at least one line of text.")
+    return text
 
 
 def _check_max_rows(max_rows: int) -> None:
