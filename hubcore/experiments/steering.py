@@ -435,12 +435,13 @@ def summarise(rows: "pd.DataFrame", n_boot: int = 1000, seed: int = 0) -> "pd.Da
 
 
 def best_setting(summary: "pd.DataFrame", direction: float = 1.0, max_perplexity_ratio: float = 2.0) -> Optional[dict]:
-    """The (pair, layer, coef) with the largest sentiment shift in `direction` whose perplexity
-    stays within `max_perplexity_ratio` of the unsteered text: "what works best", honestly."""
+    """The (pair, layer, coef) with the largest sentiment shift in `direction`, among coefficients
+    of that sign (a negative coefficient that happens to raise sentiment is noise, not steering),
+    whose perplexity stays within `max_perplexity_ratio` of the unsteered text."""
     if summary.empty or "shift" not in summary:
         return None
     base = summary[summary.coef == 0].set_index(["pair", "layer"])["perplexity"]
-    cand = summary[summary.coef != 0].copy()
+    cand = summary[summary.coef * direction > 0].copy()  # steering towards the wanted side
     if cand.empty:
         return None
     cand["ratio"] = [row.perplexity / base.get((row.pair, row.layer), float("nan")) for row in cand.itertuples()]
