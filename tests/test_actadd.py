@@ -249,3 +249,16 @@ def test_cli_steer_errors(capsys):
     assert main(["sweep", "--prompt", "Hola amigo", "--presets", "", "--out", "/tmp/x.csv"]) == 2
     assert "steering pairs" in capsys.readouterr().err
     assert main(["steer", "--prompt", "x", "--seeds", "0", "--out", "/tmp/x.csv"]) == 2
+
+
+def test_best_setting_needs_the_wanted_sign_and_fluency():
+    summary = pd.DataFrame([
+        {"pair": "p", "layer": 1, "coef": 0.0, "sentiment": 0.1, "perplexity": 3.0, "shift": 0.0},
+        {"pair": "p", "layer": 1, "coef": -8.0, "sentiment": 0.5, "perplexity": 3.0, "shift": 0.4},
+        {"pair": "p", "layer": 1, "coef": 8.0, "sentiment": 0.3, "perplexity": 3.5, "shift": 0.2},
+        {"pair": "p", "layer": 1, "coef": 16.0, "sentiment": 0.9, "perplexity": 30.0, "shift": 0.8},
+    ])
+    best = E.best_setting(summary, 1.0)
+    assert best["coef"] == 8.0 and best["shift"] == pytest.approx(0.2)  # -8 is the wrong sign, 16 disfluent
+    # the only negative coefficient raised sentiment: nothing moved it down
+    assert E.best_setting(summary, -1.0) is None

@@ -445,7 +445,7 @@ def best_setting(summary: "pd.DataFrame", direction: float = 1.0, max_perplexity
     if cand.empty:
         return None
     cand["ratio"] = [row.perplexity / base.get((row.pair, row.layer), float("nan")) for row in cand.itertuples()]
-    cand = cand[cand.ratio <= max_perplexity_ratio]
+    cand = cand[(cand.ratio <= max_perplexity_ratio) & (cand["shift"] * direction > 0)]
     if cand.empty:
         return None
     best = cand.loc[(cand["shift"] * direction).idxmax()]
