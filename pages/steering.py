@@ -1,7 +1,6 @@
 """Steering page: cross-lingual ActAdd (paper §4) with live layer/coefficient sliders, side-by-side
 generations, scored sweeps and the scorers' measured accuracy."""
 
-import pandas as pd
 import streamlit as st
 
 from app.charts import export_buttons, layer_lines

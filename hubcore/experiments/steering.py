@@ -196,10 +196,9 @@ def steer(
     only the first seed is generated then.
     """
     import pandas as pd
-    import torch
 
-    from ..sentiment import scorer_info
-    from ..steering import Intervention, actadd_vectors, generate_ids
+    from ..sentiment import score, scorer_info
+    from ..steering import actadd_vectors
     from ..tokens import check_text, encode
 
     prompts = [check_text(p) for p in prompts]
@@ -217,7 +216,8 @@ def steer(
     report(progress, 0.0, "Steering vectors")
     vectors = {(pi, l): actadd_vectors(model, p.positive, p.negative, l) for pi, p in enumerate(pairs) for l in layers}
     k = max(v.shape[0] for v in vectors.values())
-    shortest = min(len(e) for e in encode(model.tokenizer, inputs))
+    lengths = [len(e) for e in encode(model.tokenizer, inputs)]
+    shortest = min(lengths)
     if shortest < k:
         raise InputError(f"The steering pair spans {k} tokens but a prompt has only {shortest}: "
                          "use a longer prompt or shorter steering words.")
@@ -231,14 +231,12 @@ def steer(
             for pi in range(len(pairs)):
                 for l in layers:
                     jobs.extend((i, pi, l, c, s) for c in coefs if c != 0.0)
-    texts = _generate_jobs(model, jobs, inputs, vectors, k, layers, generation, norm_preserving,
+    texts = _generate_jobs(model, jobs, inputs, lengths, vectors, k, layers, generation, norm_preserving,
                            scaled(progress, 0.0, 0.85))
 
     report(progress, 0.85, "Scoring sentiment, fluency and relevance")
     ids = [t[1] for t in texts]
     conts = [t[0] for t in texts]
-    from ..sentiment import score
-
     senti = score(conts, lang)
     ppl = continuation_perplexity(model, [inputs[j[0]] for j in jobs], ids)
     rel = relevance([prompts[j[0]] for j in jobs], conts)
@@ -266,9 +264,9 @@ def steer(
     return SteerReport(rows=rows, summary=summary, lang=lang, scorer=info.name, notes=notes)
 
 
-def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[str], vectors: dict,
-                   k: int, layers: Sequence[int], generation: Generation, norm_preserving: bool,
-                   progress: Optional[Progress]) -> list[tuple[str, list[int]]]:
+def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[str], lengths: Sequence[int],
+                   vectors: dict, k: int, layers: Sequence[int], generation: Generation,
+                   norm_preserving: bool, progress: Optional[Progress]) -> list[tuple[str, list[int]]]:
     """Generate every job in as few batches as the token budget allows: (text, new ids) per job.
 
     Rows at different layers share a batch: one per-position intervention per layer, whose
@@ -277,10 +275,8 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[st
     import torch
 
     from ..steering import Intervention, _decode, _sweep_chunks, generate_ids
-    from ..tokens import encode
 
     d = model.hidden_size
-    lengths = [len(e) for e in encode(model.tokenizer, inputs)]
     chunks = _sweep_chunks([lengths[j[0]] for j in jobs], 1, generation.max_new_tokens, ROW_TOKEN_BUDGET)
     out: list[tuple[str, list[int]]] = []
     for n, chunk in enumerate(chunks):

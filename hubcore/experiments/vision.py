@@ -34,7 +34,7 @@ from ..lens import project, word_variants
 from ..progress import Progress, report, scaled
 from ..similarity import METRICS, pair_similarity
 from ..stats import bootstrap_ci
-from ..vision.images import COLOURS, IMAGE_SIZE, PAPER_COLOURS, emoji_image, emoji_items, solid, split
+from ..vision.images import COLOURS, PAPER_COLOURS, emoji_image, emoji_items, solid, split
 from ..vision.models import check_layers, image_token_positions, patch_grid
 from ..vision.processing import (
     batches,
