@@ -12,17 +12,22 @@ from typing import Any, Callable, Hashable, Iterator
 import streamlit as st
 
 from hubcore.errors import HubError
-from hubcore.models import DEVICES, DTYPES, HubModel, ModelSpec, get_model, loaded_specs
+from hubcore.models import (DEVICES, DTYPES, Handle, ModelSpec, get_model, is_loaded, loaded_specs,
+                            parse_remote, parse_rename)
+from hubcore.models.remote import REMOTE_CHOICES, reporting_status, scrub, using_api_key
 
 SPEC_KEY = "model_spec"
+KEY_KEY = "ndif_api_key"
 CUSTOM = "Other (hub id, local folder or .gguf)…"
+RUN_ON = {"off": "This machine", "local": "Dry run of the remote path (this machine)",
+          "ndif": "NDIF (public service)", "url": "Self-hosted NDIF (URL)"}
 
 
 def model_picker() -> ModelSpec:
     """Sidebar model chooser shared by all pages; the choice persists across pages."""
     sb = st.sidebar
     sb.subheader("Model")
-    known = ["default"] + [s.source for s in loaded_specs() if s.source != "default"]
+    known = ["default"] + [s.source for s in loaded_specs("text") if s.source != "default"]
     options = list(dict.fromkeys(known)) + [CUSTOM]
     choice = sb.selectbox(
         "Model",
@@ -40,6 +45,7 @@ def model_picker() -> ModelSpec:
             help="A Hugging Face hub id (must be in the local HF cache unless downloads are "
                  "allowed), a local model directory, or a local .gguf file.",
         ).strip() or "default"
+    remote = run_on_picker(sb)
     with sb.expander("Advanced"):
         dtype = st.selectbox("dtype", DTYPES, key="model_dtype")
         device = st.selectbox("device", DEVICES, key="model_device")
@@ -49,38 +55,95 @@ def model_picker() -> ModelSpec:
                             help="Runs Python code shipped with the model. Only for authors you trust.")
         if trust:
             st.warning("Remote code from the model repository will run on this machine.")
+        rename_text = st.text_input(
+            "Module map", key="model_rename", placeholder="layers=model.decoder.layers,ln_final=…",
+            help="For architectures the app does not know: where the blocks (layers), final norm "
+                 "(ln_final), output head (lm_head) and embeddings (embed) are. Same as --rename.")
+    try:
+        rename = parse_rename(rename_text)
+    except HubError as exc:
+        sb.error(str(exc), icon=":material/error:")
+        rename = ()
     spec = ModelSpec(source=source, dtype=dtype, device=device, trust_remote_code=trust,
-                     allow_download=allow)
+                     allow_download=allow, remote=remote, rename=rename)
     st.session_state[SPEC_KEY] = spec
     return spec
 
 
-def current_spec() -> ModelSpec:
-    return st.session_state.get(SPEC_KEY) or ModelSpec()
+def run_on_picker(sb: Any) -> str:
+    """The sidebar's "Run on" choice (same values as the CLI's --remote) and the NDIF key field."""
+    choice = sb.selectbox("Run on", list(RUN_ON), format_func=RUN_ON.get, key="model_run_on",
+                          help="Where traces run. The dry run serialises every trace exactly as "
+                               "for NDIF and runs it here: a check that a remote run will work.")
+    if choice == "url":
+        url = sb.text_input("NDIF URL", key="model_ndif_url", placeholder="https://ndif.my-lab.org")
+        try:
+            return parse_remote(url) if url.strip() else "off"
+        except HubError as exc:
+            sb.error(str(exc), icon=":material/error:")
+            return "off"
+    if choice == "ndif":
+        sb.text_input("NDIF API key", type="password", key=KEY_KEY,
+                      help="Used for this browser session only; never stored or logged. "
+                           "NDIF_API_KEY in the environment works too.")
+    return choice if choice in REMOTE_CHOICES else "off"
 
 
-def require_model() -> HubModel:
-    """The selected model, loaded with a progress bar; stops the page with a clear error."""
-    spec = current_spec()
-    if spec in loaded_specs():
-        model = get_model(spec)
-    else:
+def current_spec(kind: str = "text") -> ModelSpec:
+    """The sidebar's spec (text), or the kind-specific spec a page stored under `kind`."""
+    if kind == "text":
+        return st.session_state.get(SPEC_KEY) or ModelSpec()
+    return st.session_state.get(f"{SPEC_KEY}_{kind}") or ModelSpec(kind=kind)
+
+
+def session_key() -> str | None:
+    """This session's NDIF key from the sidebar (held in session state only)."""
+    return st.session_state.get(KEY_KEY) or None
+
+
+def load_with_progress(spec: ModelSpec) -> Handle:
+    """`get_model(spec)` with a progress bar on a miss; a HubError shows one box and stops."""
+    with using_api_key(session_key()):
+        if is_loaded(spec):
+            return get_model(spec)
         bar = st.progress(0.0, text=f"Loading {spec.label}…")
         try:
-            model = get_model(spec, progress=lambda f, m: bar.progress(f, text=m))
+            return get_model(spec, progress=lambda f, m: bar.progress(f, text=m))
         except HubError as exc:
             bar.empty()
-            st.error(str(exc), icon=":material/error:")
+            model_error(exc, spec)
             st.stop()
-        bar.empty()
+        finally:
+            bar.empty()
+    raise AssertionError("unreachable")
+
+
+def model_error(exc: HubError, spec: ModelSpec) -> None:
+    """The load error, in one sentence (the NDIF key scrubbed)."""
+    st.error(scrub(str(exc)), icon=":material/error:")
+
+
+def require_model(kind: str = "text", spec: ModelSpec | None = None) -> Handle:
+    """The model for this page (the sidebar's text model unless a page passes its own spec of
+    `kind`), loaded with a progress bar and shown on the model card; stops the page with one
+    clear error otherwise."""
+    spec = spec or current_spec(kind)
+    if kind != "text":
+        st.session_state[f"{SPEC_KEY}_{kind}"] = spec
+    model = load_with_progress(spec)
     model_card(model)
     return model
 
 
-def model_card(model: HubModel) -> None:
-    """Compact model facts in the sidebar."""
+def model_card(model: Handle) -> None:
+    """Compact model facts in the sidebar (any kind), with remote environment warnings."""
     with st.sidebar.expander("Model card", expanded=True):
         st.markdown("  \n".join(f"**{k}** · {v}" for k, v in model.card.as_rows()))
+        if model.card.environment:
+            st.caption("Packages here vs on the server: " + "; ".join(
+                f"{k} {v}" for k, v in model.card.environment))
+        for warning in model.card.warnings:
+            st.warning(warning, icon=":material/warning:")
 
 
 _results: "OrderedDict[tuple, Any]" = OrderedDict()
@@ -95,7 +158,7 @@ def run_experiment(fn: Callable[..., Any], spec: ModelSpec, **params: Any) -> An
     so re-drawing a chart after a display-only widget costs nothing. A miss shows a progress bar
     fed by the experiment's own progress callback. Callers must not mutate the result.
     """
-    return cached_run(fn, spec, lambda: get_model(spec), **params)
+    return cached_run(fn, spec, lambda: load_with_progress(spec), **params)
 
 
 def cached_run(fn: Callable[..., Any], spec: Hashable, load: Callable[[], Any], **params: Any) -> Any:
@@ -111,7 +174,8 @@ def cached_run(fn: Callable[..., Any], spec: Hashable, load: Callable[[], Any], 
             return _results[key]
     bar = st.progress(0.0, text="Starting…")
     try:
-        result = fn(load(), progress=lambda f, m: bar.progress(f, text=m), **params)
+        with using_api_key(session_key()), reporting_status(lambda m: bar.progress(0.0, text=m)):
+            result = fn(load(), progress=lambda f, m: bar.progress(f, text=m), **params)
     finally:
         bar.empty()
     with _results_lock:
@@ -133,7 +197,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except HubError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(scrub(str(exc)), icon=":material/error:")
         st.stop()
 
 

@@ -54,7 +54,7 @@ print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1, "card_load_s": model.
 CONVERT = f"""
 import sys, time
 sys.path.insert(0, {str(ROOT)!r})
-from hubcore.default_model import default_model_dir
+from hubcore.models.default import default_model_dir
 t0 = time.perf_counter()
 def progress(f, m):
     print(f"{{time.perf_counter() - t0:7.1f}} s  {{f:4.0%}}  {{m}}", flush=True)

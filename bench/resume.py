@@ -3,7 +3,7 @@
 A 6-layer x 8-coefficient grid of next-token interventions (ActAdd "Good" - "Bad", added at the
 last prompt position) on 8 prompts, computed three ways:
 
-1. `hubcore.resume.resume_grid`: the residual stream captured once at the 6 layers, then per
+1. `hubcore.steering.resume.resume_grid`: the residual stream captured once at the 6 layers, then per
    layer one batch of all 8 coefficients that skips blocks 1..l (nnterp layer skipping);
 2. full forwards batched the same way (one `steering.forward_with` of 8 coefficients x 8 prompts
    per layer, every block run);
@@ -33,7 +33,7 @@ COEFS = [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0]
 
 def main() -> None:
     from hubcore import models
-    from hubcore.resume import full_forward_grid, resume_grid
+    from hubcore.steering.resume import full_forward_grid, resume_grid
     from hubcore.steering import hidden_difference
 
     torch.set_grad_enabled(False)

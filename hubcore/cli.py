@@ -36,33 +36,59 @@ class _Bar:
         self._bar.close()
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    from .models import DEVICES, DTYPES
+MODEL_HELP = {
+    "text": "'default' (embedded Gemma-3-270M), a Hugging Face hub id, a local model directory, "
+            "or a .gguf file (default: %(default)s)",
+    "speech": "'default' (embedded Whisper base), a local Hugging Face Whisper or Qwen2-Audio "
+              "folder, or a hub id in the local cache (default: %(default)s)",
+    "vision": "a vision-language model: a Hugging Face hub id in the local cache or a local "
+              "model folder (no VLM ships with the app)",
+}
+
+
+def _add_model_args(p: argparse.ArgumentParser, kind: str = "text") -> None:
+    from .models import DEVICES, DTYPES, REMOTE_HELP
 
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="default",
-                   help="'default' (embedded Gemma-3-270M), a Hugging Face hub id, a local "
-                        "model directory, or a .gguf file (default: %(default)s)")
+    if kind == "vision":
+        g.add_argument("--model", required=True, help=MODEL_HELP[kind])
+    else:
+        g.add_argument("--model", default="default", help=MODEL_HELP[kind])
     g.add_argument("--dtype", default="auto", choices=DTYPES, help="weights dtype (default: auto)")
     g.add_argument("--device", default="auto", choices=DEVICES, help="device (default: auto)")
     g.add_argument("--trust-remote-code", action="store_true",
                    help="run custom model code from the model's repository (only for authors you trust)")
     g.add_argument("--allow-download", action="store_true",
                    help="allow downloading a hub id that is not in the local cache (off by default)")
+    g.add_argument("--remote", default="off", metavar="{off,local,ndif,URL}",
+                   help=f"where traces run: {REMOTE_HELP} (default: off)")
+    g.add_argument("--rename", default="", metavar="ROLE=PATH,...",
+                   help="module map for an architecture the app does not know, e.g. "
+                        "layers=model.decoder.layers,ln_final=model.decoder.final_layer_norm "
+                        "(roles: embed, layers, ln_final, lm_head)")
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _spec(args: argparse.Namespace, kind: str = "text") -> Any:
     import os
 
-    from .models import ModelSpec, get_model
+    from .models import ModelSpec
 
-    spec = ModelSpec(
+    return ModelSpec(
         source=args.model,
+        kind=kind,
         dtype=args.dtype,
         device=args.device,
-        trust_remote_code=args.trust_remote_code,
+        trust_remote_code=getattr(args, "trust_remote_code", False),
         allow_download=args.allow_download or os.environ.get("HUBCORE_ALLOW_DOWNLOAD") == "1",
+        remote=getattr(args, "remote", "off"),
+        rename=getattr(args, "rename", ""),
     )
+
+
+def _load(args: argparse.Namespace, kind: str = "text") -> Any:
+    from .models import get_model
+
+    spec = _spec(args, kind)
     if spec.trust_remote_code:
         print("warning: --trust-remote-code runs code from the model repository on this machine.",
               file=sys.stderr)
@@ -136,9 +162,12 @@ def _note(notes: Sequence[str]) -> None:
 
 
 def _run(label: str, fn: Callable[..., Any], model: Any, **kwargs: Any) -> Any:
+    from .models.remote import reporting_status
+
     bar = _Bar(label)
     try:
-        return fn(model, progress=bar, **kwargs)
+        with reporting_status(lambda m: bar(0.0, m)):
+            return fn(model, progress=bar, **kwargs)
     finally:
         bar.close()
 
@@ -261,7 +290,7 @@ def cmd_semantics(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .default_model import default_model_dir
+    from .models.default import default_model_dir
 
     from .audio.whisper_convert import whisper_base_dir
 
@@ -287,9 +316,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     print("\nDecoder LM families tested with tiny random models (capture, lens, renaming):")
     for family, note in TESTED_FAMILIES.items():
         print(f"  {family:<12} {note}")
-    print("\nOther decoder LMs work when nnterp can map their layers, final norm and LM head;")
+    print("\nOther decoder LMs work when the app finds their embeddings, blocks, final norm and")
+    print("LM head (or you name them: --rename layers=PATH,ln_final=PATH,lm_head=PATH,embed=PATH);")
     print("this is checked when the model loads, and the lens is verified against the model's")
     print("own logits (shown as 'lens check' on the model card).")
+    print("\nRemote runs: --remote local (dry run of the NDIF path here), --remote ndif (key from")
+    print("NDIF_API_KEY; hub ids NDIF hosts, e.g. meta-llama/Llama-3.1-8B), --remote https://... ")
+    print("(a self-hosted NDIF). See docs/scale.md.")
     return 0
 
 
@@ -465,7 +498,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return func(args)
     except HubError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from .models.remote import scrub
+
+        print(f"error: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,13 +1,15 @@
 """The logit lens: read an intermediate hidden state through the model's own output path.
 
-`Readout` reproduces exactly what the model does after its last block: final norm, LM head (with
-its bias), and any logit transformation the architecture applies (Gemma 2's final soft-capping,
-Cohere's logit scale, Granite's logit divisor). So at the last layer the lens *is* the model's
-next-token distribution; `lens_self_check` verifies that on every model at load time.
+The readout reproduces exactly what the model does after its last block: final norm, LM head
+(with its bias), and any logit transformation the architecture applies (Gemma 2's final
+soft-capping, Cohere's logit scale, Granite's logit divisor). So at the last layer the lens *is*
+the model's next-token distribution; `lens_self_check` verifies that on every model at load time.
 
-The vocabulary of multilingual models is huge (262k for Gemma 3), so a [layers x positions x
-vocab] tensor is never built: each layer is projected in position chunks and only the top-k and
-the requested target tokens are kept.
+`lens_at` runs the lens inside the trace (`models.intrace.lens_reduce`): each layer's states at
+the wanted positions are projected in position chunks and reduced to top-k, target log-probs
+and language mixes right there, so a [layers x positions x vocab] tensor never exists and a
+remote run ships only the reductions. `project` does the same on states captured earlier (local
+weights only).
 """
 
 from __future__ import annotations
@@ -15,66 +17,110 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
+from .models.intrace import lens_logits, lens_reduce, residual
+from .oom import run_halving
 from .progress import Progress, report
+from .tokens import Encoded, model_inputs, plan_batches
+from .trace import DEFAULT_TOKEN_BUDGET, PositionSpec, batch_index, check_layers, positions_for
 
 if TYPE_CHECKING:
-    from .models import HubModel
+    from .models import Handle
 
 CHUNK_ELEMENTS = 16 * 1024 * 1024  # positions x vocab floats projected at once (64 MB in fp32)
 
 
 @dataclass
-class Readout:
-    """Final norm + unembedding + the architecture's logit post-processing."""
-
-    norm: Any
-    head: Any
-    softcap: Optional[float] = None
-    scale: float = 1.0
-
-    @classmethod
-    def from_model(cls, std: Any, config: Any) -> "Readout":
-        config = getattr(config, "text_config", None) or config
-        softcap = getattr(config, "final_logit_softcapping", None)
-        scale = 1.0
-        if getattr(config, "logit_scale", None):  # Cohere multiplies logits
-            scale *= float(config.logit_scale)
-        if getattr(config, "logits_scaling", None):  # Granite divides them
-            scale /= float(config.logits_scaling)
-        return cls(norm=std.ln_final._module, head=std.lm_head._module, softcap=softcap, scale=scale)
-
-    def logits(self, hidden: Any, apply_norm: bool = True) -> Any:
-        """Float32 logits of hidden states `[..., d]` (norm skipped for the paper's raw lens)."""
-        import torch
-
-        param = next(self.head.parameters())
-        h = hidden.to(device=param.device, dtype=param.dtype)
-        if apply_norm:
-            h = self.norm(h)
-        out = self.head(h).to(torch.float32)
-        if self.scale != 1.0:
-            out = out * self.scale
-        if self.softcap:
-            out = torch.tanh(out / self.softcap) * self.softcap
-        return out
-
-    def logprobs(self, hidden: Any, apply_norm: bool = True) -> Any:
-        return self.logits(hidden, apply_norm).log_softmax(dim=-1)
-
-
-@dataclass
 class LensOutput:
-    """Per layer and position: top-k token ids/log-probs and target-token log-probs."""
+    """Per layer and position: top-k token ids/log-probs and target-token log-probs.
+
+    Positions of several texts are concatenated in input order; `sizes[i]` is text i's count.
+    """
 
     layers: list[int]
     top_ids: Any  # long [n_layers, P, k]
     top_logprobs: Any  # float32 [n_layers, P, k]
     target_logprobs: Any  # float32 [n_layers, P, n_targets]
     mixed: Any = None  # float32 [n_layers, P, n_mix]: lens distribution @ mix, when requested
+    sizes: Optional[list[int]] = None
+
+    def split(self) -> list["LensOutput"]:
+        """One LensOutput per text."""
+        import torch
+
+        sizes = self.sizes or [self.top_ids.shape[1]]
+        parts = [torch.split(t, sizes, dim=1) if t is not None else [None] * len(sizes)
+                 for t in (self.top_ids, self.top_logprobs, self.target_logprobs, self.mixed)]
+        return [LensOutput(self.layers, *(p[i] for p in parts), sizes=[sizes[i]]) for i in range(len(sizes))]
+
+
+def chunk_rows(model: "Handle") -> int:
+    return max(1, CHUNK_ELEMENTS // max(model.vocab, 1))
+
+
+def lens_at(
+    model: "Handle",
+    encoded: Sequence[Encoded],
+    positions: PositionSpec = "last",
+    layers: Optional[Sequence[int]] = None,
+    top_k: int = 5,
+    target_ids: Sequence[int] = (),
+    mix: Optional[Any] = None,
+    apply_norm: bool = True,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    progress: Optional[Progress] = None,
+) -> LensOutput:
+    """The lens of `layers` at `positions` of pre-tokenised texts, reduced inside the trace.
+
+    `target_ids`: token ids whose log-probs are kept at every cell. `mix` `[vocab, M]`
+    aggregates the lens distribution into M quantities per cell (e.g. p(language | h)).
+    """
+    import nnsight
+    import torch
+
+    chosen = check_layers(model, layers)
+    wanted = positions_for(positions, encoded)
+    k = max(1, min(int(top_k), model.vocab))
+    tgt = torch.tensor([int(t) for t in target_ids], dtype=torch.long)
+    head_in, softcap, scale = model.readout.trace_args()
+    chunk = chunk_rows(model)
+    batches = plan_batches([len(e) for e in encoded], token_budget)
+    per_text: list[Any] = [None] * len(encoded)
+    nn = model.nn
+    done = 0
+
+    def run_batch(batch: Sequence[int]) -> None:
+        inputs = model_inputs(model, [encoded[i].ids for i in batch])
+        rows, cols = batch_index(encoded, batch, wanted, inputs["input_ids"].shape[1])
+        with model.trace(**inputs) as tracer:
+            reduced = []
+            for layer in chosen:  # module access must follow execution order
+                h = residual(nn, layer)
+                picked = h[rows.to(h.device), cols.to(h.device)]
+                reduced.append(lens_reduce(nn, picked, k, tgt, mix, apply_norm, head_in, softcap,
+                                           scale, chunk))
+            saved = nnsight.save(reduced)
+            tracer.stop()  # the forward need not go past the deepest layer read
+        fields = [torch.stack([r[j] for r in saved]) if saved[0][j] is not None else None
+                  for j in range(4)]  # each [n_layers, P_batch, ...]
+        start = 0
+        for i in batch:
+            n = len(wanted[i])
+            per_text[i] = [f[:, start:start + n] if f is not None else None for f in fields]
+            start += n
+
+    with model.lock, torch.inference_mode():
+        for batch in batches:
+            run_halving(run_batch, batch, what="lens batch")
+            done += len(batch)
+            report(progress, done / len(encoded), f"Lens: {done}/{len(encoded)} texts")
+    cat = [torch.cat([p[j] for p in per_text], dim=1) if per_text[0][j] is not None else None
+           for j in range(4)]
+    return LensOutput(layers=chosen, top_ids=cat[0], top_logprobs=cat[1], target_logprobs=cat[2],
+                      mixed=cat[3], sizes=[len(w) for w in wanted])
 
 
 def project(
-    model: "HubModel",
+    model: "Handle",
     states: Any,
     top_k: int = 5,
     target_ids: Sequence[int] = (),
@@ -83,40 +129,28 @@ def project(
     progress: Optional[Progress] = None,
     mix: Optional[Any] = None,
 ) -> LensOutput:
-    """Run the lens over `states` `[P, n_layers, d]` (one text, as `Capture.states[i]`).
+    """Run the lens over states captured earlier, `[P, n_layers, d]` (local weights only).
 
-    `mix` `[vocab, M]` (optional) aggregates the lens distribution into M quantities per cell,
-    e.g. p(language | h) = sum_t p(language | t) p_lens(t | h). Memory stays at one chunk of
-    `[positions x vocab]` logits whatever the text length.
+    The same reduction as `lens_at`, applied outside a trace (the envoys then call the modules
+    directly); memory stays at one chunk of `[positions x vocab]` logits.
     """
     import torch
 
+    model.require_weights("Projecting captured states")
     n_pos, n_layers, _ = states.shape
     layers = list(layers) if layers is not None else list(range(n_layers))
-    vocab = model.card.vocab
-    chunk = max(1, CHUNK_ELEMENTS // max(vocab, 1))
-    k = max(1, min(top_k, vocab))
-    tgt = torch.tensor(list(target_ids), dtype=torch.long)
-    top_ids = torch.zeros((n_layers, n_pos, k), dtype=torch.long)
-    top_lp = torch.zeros((n_layers, n_pos, k), dtype=torch.float32)
-    tgt_lp = torch.zeros((n_layers, n_pos, len(tgt)), dtype=torch.float32)
-    mixed = None if mix is None else torch.zeros((n_layers, n_pos, mix.shape[1]), dtype=torch.float32)
+    k = max(1, min(int(top_k), model.vocab))
+    tgt = torch.tensor([int(t) for t in target_ids], dtype=torch.long)
+    head_in, softcap, scale = model.readout.trace_args()
+    out: list[list[Any]] = []
     with model.lock, torch.inference_mode():
         for li in range(n_layers):
-            for start in range(0, n_pos, chunk):
-                lp = model.readout.logprobs(states[start:start + chunk, li], apply_norm)
-                values, ids = lp.topk(k, dim=-1)
-                top_ids[li, start:start + chunk] = ids.cpu()
-                top_lp[li, start:start + chunk] = values.cpu()
-                if len(tgt):
-                    tgt_lp[li, start:start + chunk] = lp[:, tgt.to(lp.device)].cpu()
-                if mixed is not None:
-                    mixed[li, start:start + chunk] = (lp.exp() @ mix.to(lp.device, lp.dtype)).cpu()
-                del lp
+            out.append(lens_reduce(model.nn, states[:, li], k, tgt, mix, apply_norm, head_in, softcap,
+                                   scale, chunk_rows(model)))
             report(progress, (li + 1) / n_layers, f"Lens: layer {layers[li]}")
-    return LensOutput(layers=layers, top_ids=top_ids.clone(), top_logprobs=top_lp.clone(),
-                      target_logprobs=tgt_lp.clone(),
-                      mixed=None if mixed is None else mixed.clone())
+    fields = [torch.stack([r[j] for r in out]).clone() if out[0][j] is not None else None for j in range(4)]
+    return LensOutput(layers=layers, top_ids=fields[0], top_logprobs=fields[1],
+                      target_logprobs=fields[2], mixed=fields[3], sizes=[n_pos])
 
 
 def word_variants(tokenizer: Any, word: str) -> list[tuple[str, int]]:
@@ -136,21 +170,23 @@ def word_variants(tokenizer: Any, word: str) -> list[tuple[str, int]]:
     return out
 
 
-def lens_self_check(model: "HubModel", probe: str = "The capital of France is Paris. 今天") -> float:
-    """Max |lens at layer L - the model's own log-probs| over a short probe text."""
+def lens_self_check(model: "Handle", probe: str = "The capital of France is Paris. 今天") -> float:
+    """Max |lens at layer L - the model's own log-probs| over a short probe text.
+
+    Runs through `model.trace`, so a remote handle checks the server's model.
+    """
+    import nnsight
     import torch
 
-    from .tokens import pad_left
-
     ids = model.tokenizer(probe)["input_ids"]
-    inputs = pad_left([ids], model.tokenizer.pad_token_id, model.device)
-    if not model.accepts_position_ids:
-        inputs.pop("position_ids")
-    saved: list[Any] = []
+    inputs = model_inputs(model, [ids])
+    head_in, softcap, scale = model.readout.trace_args()
+    nn = model.nn
+    top = model.num_layers
     with model.lock, torch.inference_mode():
-        with model.std.trace(inputs):
-            saved.append(model.std.layers_output[model.num_layers - 1].save())
-            saved.append(model.std.output.logits.save())
-        lens = model.readout.logprobs(saved[0][0])
-        own = saved[1][0].to(torch.float32).log_softmax(-1)
-        return float((lens - own.to(lens.device)).abs().max())
+        with model.trace(**inputs):
+            h = residual(nn, top)
+            lens = lens_logits(nn, h[0], True, head_in, softcap, scale).log_softmax(-1)
+            own = nn.output.logits[0].to(torch.float32).log_softmax(-1)
+            diff = nnsight.save((lens - own.to(lens.device)).abs().max().cpu())
+    return float(diff)

@@ -103,3 +103,12 @@ def pad_left(id_lists: Sequence[Sequence[int]], pad_id: int, device: Any = "cpu"
         "attention_mask": mask.to(device),
         "position_ids": position_ids.to(device),
     }
+
+
+def model_inputs(model: Any, id_lists: Sequence[Sequence[int]]) -> dict[str, Any]:
+    """A left-padded batch for `model` as CPU tensors (nnsight moves them to the model's device,
+    here or on a server); position ids only for models whose forward takes them."""
+    inputs = pad_left(id_lists, model.tokenizer.pad_token_id)
+    if not model.accepts_position_ids:
+        inputs.pop("position_ids")
+    return inputs

@@ -1,9 +1,9 @@
-"""Batched capture of the residual stream with nnsight.
+"""Batched capture of the residual stream with nnsight, locally or remotely.
 
 Layer convention everywhere: 0 = the embedding output (input of block 1), i = output of block i,
-L = output of the last block, before the final norm. One nnsight trace per batch saves only the
-layers and positions asked for and stops the forward after the last layer needed, so the LM head
-(the most expensive part of small multilingual models) never runs.
+L = output of the last block, before the final norm. One trace per batch keeps only the layers
+and positions asked for (selected inside the trace, so a remote run ships just those rows) and
+stops the forward after the last layer needed, so the LM head never runs.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from .errors import InputError
+from .models.intrace import residual
 from .oom import run_halving
 from .progress import Progress, report
-from .tokens import Encoded, encode, pad_left, plan_batches
+from .tokens import Encoded, encode, model_inputs, plan_batches
 
 if TYPE_CHECKING:
-    from .models import HubModel
+    from .models import Handle
 
 PositionSpec = Union[str, Sequence[Sequence[int]]]  # "last", "all", or indices per text
 DEFAULT_TOKEN_BUDGET = 4096
@@ -41,7 +42,8 @@ class Capture:
         return torch.cat(self.states, dim=0)
 
 
-def _positions_for(spec: PositionSpec, encoded: Sequence[Encoded]) -> list[list[int]]:
+def positions_for(spec: PositionSpec, encoded: Sequence[Encoded]) -> list[list[int]]:
+    """Token positions per text for "last", "all" or explicit (negative = from the end) indices."""
     if isinstance(spec, str):
         if spec == "last":
             return [[len(e) - 1] for e in encoded]
@@ -59,16 +61,33 @@ def _positions_for(spec: PositionSpec, encoded: Sequence[Encoded]) -> list[list[
     return out
 
 
-def _check_layers(model: "HubModel", layers: Optional[Sequence[int]]) -> list[int]:
+def check_layers(model: "Handle", layers: Optional[Sequence[int]]) -> list[int]:
+    """Sorted distinct layers in 0..L (all of them when None); one sentence otherwise."""
     top = model.num_layers
-    chosen = list(range(top + 1)) if layers is None else sorted(set(int(l) for l in layers))
+    try:
+        chosen = list(range(top + 1)) if layers is None else sorted(set(int(l) for l in layers))
+    except (TypeError, ValueError):
+        raise InputError(f"Layers must be whole numbers in 0..{top} for this model.") from None
     if not chosen or chosen[0] < 0 or chosen[-1] > top:
         raise InputError(f"Layers must lie in 0..{top} for this model.")
     return chosen
 
 
+def batch_index(encoded: Sequence[Encoded], batch: Sequence[int], wanted: Sequence[Sequence[int]],
+                width: int) -> tuple[Any, Any]:
+    """(rows, cols) of every wanted position of `batch` in its left-padded `[B, width]` grid."""
+    import torch
+
+    rows, cols = [], []
+    for r, i in enumerate(batch):
+        pad = width - len(encoded[i])
+        rows += [r] * len(wanted[i])
+        cols += [pad + p for p in wanted[i]]
+    return torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)
+
+
 def capture_encoded(
-    model: "HubModel",
+    model: "Handle",
     encoded: Sequence[Encoded],
     positions: PositionSpec = "last",
     layers: Optional[Sequence[int]] = None,
@@ -76,34 +95,31 @@ def capture_encoded(
     progress: Optional[Progress] = None,
 ) -> Capture:
     """Capture pre-tokenised texts (see `capture`)."""
+    import nnsight
     import torch
 
-    chosen = _check_layers(model, layers)
-    wanted = _positions_for(positions, encoded)
-    lengths = [len(e) for e in encoded]
-    batches = plan_batches(lengths, token_budget)
+    chosen = check_layers(model, layers)
+    wanted = positions_for(positions, encoded)
+    batches = plan_batches([len(e) for e in encoded], token_budget)
     results: list[Any] = [None] * len(encoded)
-    std = model.std
-    device = model.device
-    last_only = isinstance(positions, str) and positions == "last"
+    nn = model.nn
     done = 0
 
     def run_batch(batch: Sequence[int]) -> None:
-        inputs = pad_left([encoded[i].ids for i in batch], model.tokenizer.pad_token_id, device)
-        if not model.accepts_position_ids:
-            inputs.pop("position_ids")
-        width = inputs["input_ids"].shape[1]
-        saved: list[Any] = []
-        with std.trace(inputs) as tracer:
-            for layer in chosen:
-                h = std.layers_input[0] if layer == 0 else std.layers_output[layer - 1]
-                # keep only the last column on the device when that is all we need
-                saved.append((h[:, -1:] if last_only else h).save())
+        inputs = model_inputs(model, [encoded[i].ids for i in batch])
+        rows, cols = batch_index(encoded, batch, wanted, inputs["input_ids"].shape[1])
+        with model.trace(**inputs) as tracer:
+            picked = []
+            for layer in chosen:  # module access must follow execution order
+                h = residual(nn, layer)
+                picked.append(h[rows.to(h.device), cols.to(h.device)])
+            saved = nnsight.save(picked)
             tracer.stop()  # nothing after the last needed block runs (no LM head)
-        stacked = torch.stack([s.to(torch.float32) for s in saved], dim=2).cpu()  # [B,T,n,d]
-        for row, i in enumerate(batch):
-            cols = [0] if last_only else [width - lengths[i] + p for p in wanted[i]]
-            results[i] = stacked[row, cols].clone()
+        stacked = torch.stack([s.to(torch.float32).cpu() for s in saved], dim=1)  # [P, n, d]
+        start = 0
+        for i in batch:
+            results[i] = stacked[start:start + len(wanted[i])].clone()
+            start += len(wanted[i])
 
     with model.lock, torch.inference_mode():
         for batch in batches:
@@ -117,7 +133,7 @@ def capture_encoded(
 
 
 def capture(
-    model: "HubModel",
+    model: "Handle",
     texts: Sequence[str],
     positions: PositionSpec = "last",
     layers: Optional[Sequence[int]] = None,
@@ -134,6 +150,6 @@ def capture(
     return capture_encoded(model, encode(model.tokenizer, texts), positions, layers, token_budget, progress)
 
 
-def capture_last(model: "HubModel", texts: Sequence[str], **kwargs: Any) -> Any:
+def capture_last(model: "Handle", texts: Sequence[str], **kwargs: Any) -> Any:
     """Float32 CPU tensor `[N, L+1, d]` of every layer at each text's last token."""
     return capture(model, texts, positions="last", **kwargs).stacked()

@@ -15,6 +15,7 @@ import torch
 from hubcore import steering as S
 from hubcore.errors import InputError
 from hubcore.experiments import steering as E
+import hubcore.models.intrace as intrace
 from hubcore.steering import Intervention
 
 PROMPTS = ["The capital of France is a city that", "Hola, me llamo Ana y vivo en", "def add(a, b): return"]
@@ -59,17 +60,17 @@ def test_actadd_generation_edits_the_prompt_once_kv_semantics(tiny, monkeypatch)
     iv = Intervention(layer=layer, vectors=_pp(tiny, k, scale=3.0), coefs=1.0, positions=list(range(k)),
                       per_position=True)
     calls = {"n": 0}
-    real = S._apply
+    real = intrace.apply_edit
 
-    def counting(h, r):
+    def counting(h, *args):
         calls["n"] += 1
-        return real(h, r)
+        return real(h, *args)
 
-    monkeypatch.setattr(S, "_apply", counting)
+    monkeypatch.setattr(intrace, "apply_edit", counting)
     n_new = 6
     ours = S.generate_ids(tiny, PROMPTS, [iv], max_new_tokens=n_new)
     assert calls["n"] == 1  # one prompt pass, never again for generated tokens
-    monkeypatch.setattr(S, "_apply", real)
+    monkeypatch.setattr(intrace, "apply_edit", real)
     for prompt, got in zip(PROMPTS, ours):
         ids = list(tiny.tokenizer(prompt)["input_ids"])
         ref: list[int] = []
@@ -77,7 +78,7 @@ def test_actadd_generation_edits_the_prompt_once_kv_semantics(tiny, monkeypatch)
             text_ids = ids + ref
             enc = [S.Encoded(ids=text_ids, offsets=[(0, 0)] * len(text_ids))]
             with torch.inference_mode():
-                logits = S._traced(tiny, enc, [iv], logits=True)["logits"]
+                logits = S.traced(tiny, enc, [iv], logits=True)["logits"]
             ref.append(int(logits[0].argmax()))
         assert got == ref
 

@@ -353,7 +353,7 @@ def test_bad_numbers_on_the_command_line(cli_tiny, capsys, tmp_path):
 
 def _oom_when_batched(monkeypatch, model, above: int = 1, message: str = "CUDA out of memory. Tried to allocate 20.00 GiB"):
     """Make the first block raise an allocation failure for batches larger than `above` rows."""
-    block = model.std.layers[0]._module
+    block = model.nn.layers[0]._module
     real = block.forward
     seen: list[int] = []
 

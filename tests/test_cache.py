@@ -116,7 +116,7 @@ def test_write_manifest_and_invalidate(tmp_path):
 @pytest.mark.default_model
 def test_default_model_cache_entry_is_complete():
     from hubcore.cache import cache_root as root
-    from hubcore.default_model import CACHE_NAME, default_model_dir
+    from hubcore.models.default import CACHE_NAME, default_model_dir
 
     path = default_model_dir()
     assert path == root() / CACHE_NAME

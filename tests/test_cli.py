@@ -55,7 +55,7 @@ def plain_transformers():
     """The default model loaded with plain transformers only (no hubcore code on the path)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hubcore.default_model import default_model_dir
+    from hubcore.models.default import default_model_dir
 
     path = default_model_dir()
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()

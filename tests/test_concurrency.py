@@ -20,7 +20,7 @@ TEXTS = ["今天是开心的一", "Hoy es un buen", "The capital of France is", 
 
 def _max_concurrent_forwards(model, monkeypatch) -> list[int]:
     """Count forwards of the first block running at the same time (the lock must keep it at 1)."""
-    block = model.std.layers[0]._module
+    block = model.nn.layers[0]._module
     real = block.forward
     state = {"now": 0}
     peak = [0]

@@ -9,7 +9,8 @@ import torch
 import hubcore.lens as lens_mod
 from hubcore.errors import InputError
 from hubcore.experiments.logit_lens import CSV_COLUMNS, MAX_LENS_TOKENS, logit_lens
-from hubcore.lens import Readout, project, word_variants
+import hubcore.models.intrace as intrace
+from hubcore.lens import project, word_variants
 from hubcore.tokens import pad_left
 from hubcore.trace import capture
 
@@ -66,14 +67,14 @@ def test_default_lens_chunking_gives_same_result(default_model, monkeypatch):
     ref = project(model, states, top_k=7, target_ids=targets)
 
     rows_per_call: list[int] = []
-    real = Readout.logprobs
+    real = intrace.lens_logits
 
-    def spy(self, hidden, apply_norm=True):
+    def spy(nn, hidden, *args):
         rows_per_call.append(hidden.shape[0])
-        return real(self, hidden, apply_norm)
+        return real(nn, hidden, *args)
 
     monkeypatch.setattr(lens_mod, "CHUNK_ELEMENTS", 1)
-    monkeypatch.setattr(Readout, "logprobs", spy)
+    monkeypatch.setattr(intrace, "lens_logits", spy)
     tiny = project(model, states, top_k=7, target_ids=targets)
     n_pos, n_layers = states.shape[:2]
     assert rows_per_call == [1] * (n_pos * n_layers)  # one position per chunk

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import hubcore.models as models
-from hubcore.default_model import DEFAULT_MODEL_LABEL
+import hubcore.models.registry as models
+from hubcore.models.default import DEFAULT_MODEL_LABEL
 from hubcore.errors import HubError, ModelLoadError, UnsupportedModelError
 from hubcore.models import (
     TESTED_FAMILIES,
@@ -72,7 +72,7 @@ def test_spec_kinds(tmp_path, monkeypatch):
         "google/gemma-2-2b": "hub", "gpt2": "hub", "Qwen/Qwen2.5-0.5B": "hub",
     }
     for source, kind in cases.items():
-        assert ModelSpec(source=source).kind == kind, source
+        assert ModelSpec(source=source).origin == kind, source
 
 
 def test_spec_is_a_cache_key_and_has_labels():
@@ -190,7 +190,7 @@ def test_tiny_llama_from_local_directory(saved_dirs, tiny_tokenizer):
     seen: list[float] = []
     hub = load_model(ModelSpec(source=str(path)), progress=lambda f, m: seen.append(f))
     card = hub.card
-    assert hub.spec.kind == "local"
+    assert hub.spec.origin == "local"
     assert card.name == str(path)
     assert card.family == "llama"
     assert card.architecture == "LlamaForCausalLM"

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from hubcore.errors import InputError
-from hubcore.resume import (full_forward_grid, grid_logits, grid_target_logprobs, resume_grid,
+from hubcore.steering.resume import (full_forward_grid, grid_logits, grid_target_logprobs, resume_grid,
                             target_logprobs)
 
 PROMPTS = ["The capital of France is", "Hola", "def add(a, b):\n    return a +"]
@@ -62,7 +62,7 @@ def test_target_logprobs_chunks_and_order(tiny_model):
 
 def test_grid_survives_a_fake_out_of_memory(tiny_model, monkeypatch):
     """A batch that does not fit is halved and retried; the grid is unchanged."""
-    import hubcore.resume as R
+    import hubcore.steering.resume as R
 
     model = tiny_model("llama")
     vec, coefs = _vec(model), [0.0, 1.0, 2.0, 3.0]

@@ -15,6 +15,7 @@ import torch
 
 from hubcore import steering as S
 from hubcore.errors import InputError
+import hubcore.steering.generation as generation
 from hubcore.steering import Intervention
 from hubcore.trace import capture
 
@@ -33,7 +34,7 @@ def _vec(model, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
 
 def _block(model, layer: int) -> torch.nn.Module:
     """The HF module whose output is our `layer` (>= 1)."""
-    return model.std.layers[layer - 1]._module
+    return model.nn.layers[layer - 1]._module
 
 
 def _hf_greedy(model, prompts, n: int) -> list[list[int]]:
@@ -43,7 +44,7 @@ def _hf_greedy(model, prompts, n: int) -> list[list[int]]:
         out = model.hf.generate(
             **enc, max_new_tokens=n, do_sample=False, pad_token_id=model.tokenizer.pad_token_id
         )
-    eos = S._eos_ids(model)
+    eos = S.eos_ids(model)
     rows = []
     for row in out[:, enc["input_ids"].shape[1]:].tolist():
         cut = next((i for i, t in enumerate(row) if t in eos), len(row))
@@ -295,13 +296,13 @@ def test_batched_coefs_equal_rows_alone_and_sweep_is_one_batch(tiny, monkeypatch
     torch.testing.assert_close(batched, alone, atol=1e-4, rtol=1e-4)
 
     calls: list[int] = []
-    real = S.generate_ids
+    real = generation.generate_ids
 
     def counting(model, prompts, *args, **kwargs):
         calls.append(len(prompts))
         return real(model, prompts, *args, **kwargs)
 
-    monkeypatch.setattr(S, "generate_ids", counting)
+    monkeypatch.setattr(generation, "generate_ids", counting)
     df = S.sweep_generate(tiny, PROMPTS[:2], v, 1, coefs, max_new_tokens=5)
     assert calls == [len(rows)]  # every coefficient of the sweep in one batched generation
     assert list(df.columns) == ["item", "coef", "prompt", "continuation"]
@@ -380,13 +381,13 @@ SHARED_PROMPTS = [
 def _spy_shared(monkeypatch) -> list[int]:
     """Count shared-prefix prompt passes (rows each), still running the real one."""
     used: list[int] = []
-    real = S._shared_prefix_pass
+    real = generation.shared_prefix_pass
 
-    def spy(model, encoded, interventions):
+    def spy(model, encoded):
         used.append(len(encoded))
-        return real(model, encoded, interventions)
+        return real(model, encoded)
 
-    monkeypatch.setattr(S, "_shared_prefix_pass", spy)
+    monkeypatch.setattr(generation, "shared_prefix_pass", spy)
     return used
 
 
@@ -434,8 +435,8 @@ def test_shared_prefix_falls_back_when_it_cannot_apply(tiny, monkeypatch):
     assert used == [4]
     one = S.Encoded(ids=[5], offsets=[(0, 1)])
     two = S.Encoded(ids=[1, 5], offsets=[(0, 0), (0, 1)])
-    assert not S._can_share_prefix([one, one], [])  # a 1-token prompt has no prefix
-    assert S._can_share_prefix([two, two], [Intervention(1, v)])
+    assert not S.can_share_prefix([one, one], [])  # a 1-token prompt has no prefix
+    assert S.can_share_prefix([two, two], [Intervention(1, v)])
 
 
 def test_sweep_uses_the_shared_prefix(tiny, monkeypatch):

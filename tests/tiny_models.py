@@ -24,7 +24,7 @@ PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 FAMILIES: tuple[str, ...] = (
     "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3_text",
-    "gpt2", "gpt_neox", "phi3", "opt", "bloom",
+    "gpt2", "gpt_neox", "phi3", "opt", "bloom", "olmo2", "granite",
 )
 
 # Small multilingual corpus: enough to give the BPE merges some real structure.
@@ -110,6 +110,11 @@ _FAMILY_KWARGS: dict[str, dict[str, Any]] = {
     "opt": dict(num_hidden_layers=_LAYERS, hidden_size=_HIDDEN, num_attention_heads=_HEADS, ffn_dim=_FFN,
                 word_embed_proj_dim=_HIDDEN, max_position_embeddings=_POSITIONS),
     "bloom": dict(n_layer=_LAYERS, hidden_size=_HIDDEN, n_head=_HEADS),  # alibi: no position table
+    "olmo2": dict(_LLAMA_LIKE),
+    # Granite divides its logits by logits_scaling (and scales embeddings and residuals): 4.0
+    # changes log-probs enough that a lens forgetting the division fails the lens tests.
+    "granite": dict(_LLAMA_LIKE, logits_scaling=4.0, embedding_multiplier=2.0, residual_multiplier=0.5,
+                    attention_multiplier=1.0 / _HEAD_DIM),
 }
 
 

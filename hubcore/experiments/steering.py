@@ -274,10 +274,10 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[st
     """
     import torch
 
-    from ..steering import Intervention, _decode, _sweep_chunks, generate_ids
+    from ..steering import Intervention, decode_text, generate_ids, sweep_chunks
 
     d = model.hidden_size
-    chunks = _sweep_chunks([lengths[j[0]] for j in jobs], 1, generation.max_new_tokens, ROW_TOKEN_BUDGET)
+    chunks = sweep_chunks([lengths[j[0]] for j in jobs], 1, generation.max_new_tokens, ROW_TOKEN_BUDGET)
     out: list[tuple[str, list[int]]] = []
     for n, chunk in enumerate(chunks):
         batch = [jobs[i] for i in chunk]
@@ -298,7 +298,7 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[st
             generation.greedy, generation.temperature, generation.top_p,
             frequency_penalty=generation.frequency_penalty, row_seeds=[j[4] for j in batch],
         )
-        out.extend((_decode(model, row, False), row) for row in ids)
+        out.extend((decode_text(model, row, False), row) for row in ids)
         report(progress, (n + 1) / len(chunks), f"Generated {len(out)}/{len(jobs)} continuations")
     return out
 

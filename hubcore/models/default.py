@@ -10,9 +10,9 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from .cache import ensure_entry
-from .errors import ModelLoadError
-from .progress import Progress, report
+from ..cache import ensure_entry
+from ..errors import ModelLoadError
+from ..progress import Progress, report
 
 DEFAULT_MODEL_LABEL = "Gemma-3-270M (base, embedded)"
 CACHE_NAME = "gemma-3-270m-f32-v1"

@@ -5,30 +5,32 @@ An intervention at layer l (our convention: the output of block l, 0 = embedding
 change anything computed before it. So for a grid of layers x coefficients, the residual stream
 of every prompt is captured ONCE at every grid layer (all positions, one nnsight trace that stops
 after the deepest layer needed); then, per layer, all coefficients run as rows of one batch in
-which blocks 1..l are skipped (nnterp's `skip_layers`: the skipped blocks return the cached,
-edited state) and only blocks l+1..L, the final norm and the LM head (last position only) run.
+which blocks 1..l are skipped (nnsight's `skip`: the skipped blocks return the cached, edited
+state) and only blocks l+1..L, the final norm and the LM head (last position only) run.
 The embedding lookup still runs (its output is discarded), as do the model's rotary/mask set-up,
 so positions, attention masks and left padding are exactly those of a full forward.
 
 `full_forward_grid` is the plain path (one `steering.forward_with` batch per layer, every block
-run) that tests and `bench/resume.py` compare against.
+run) that tests and `bench/resume.py` compare against. A remote run uses the all-positions grid
+(its captured states travel to the server and back); the last-token shortcut needs a local
+prefix cache.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 
-from .errors import InputError
-from .oom import run_halving
-from .progress import Progress, report
-from .steering import (Intervention, PositionsArg, _accepts, _apply, _inputs, _per_row_positions,
-                       _positions_list, _resolve)
-from .tokens import encode
+from ..errors import InputError
+from ..models.intrace import apply_edit, residual, skip_blocks
+from ..oom import run_halving
+from ..progress import Progress, report
+from ..tokens import encode, model_inputs
+from .intervention import Intervention, PositionsArg, accepts, per_row_positions, positions_list, resolve
 
 if TYPE_CHECKING:
     import torch
 
-    from .models import HubModel
+    from ..models import Handle as HubModel
 
 Reduce = Callable[["torch.Tensor"], "torch.Tensor"]  # last-position logits [N, V] -> [N, ...]
 
@@ -54,8 +56,8 @@ def _check_grid(model: "HubModel", prompts: Sequence[str], vectors: Any, layers:
             f"Give one steering vector [{model.hidden_size}] or one per prompt "
             f"[{len(prompts)}, {model.hidden_size}], not {tuple(vec.shape)}."
         )
-    pos = _positions_list(positions)
-    if _per_row_positions(pos) and len(pos) != len(prompts):
+    pos = positions_list(positions)
+    if per_row_positions(pos) and len(pos) != len(prompts):
         raise InputError(f"Give one list of positions per prompt ({len(prompts)}).")
     return layers, coefs, vec
 
@@ -63,8 +65,8 @@ def _check_grid(model: "HubModel", prompts: Sequence[str], vectors: Any, layers:
 def _grid_intervention(layer: int, vec: Any, coefs: Sequence[float], n: int, positions: PositionsArg,
                        kind: str, norm_preserving: bool) -> Intervention:
     """One intervention over rows ordered coefficient-major: row = c * n + prompt."""
-    pos = _positions_list(positions)
-    if _per_row_positions(pos):
+    pos = positions_list(positions)
+    if per_row_positions(pos):
         pos = [list(pos[i]) for _ in coefs for i in range(n)]
     return Intervention(
         layer=layer,
@@ -108,7 +110,8 @@ def resume_grid(
     layers, coefs, vec = _check_grid(model, prompts, vectors, layers, coefs, positions)
     reduce = reduce or (lambda x: x)
     encoded = encode(model.tokenizer, prompts)
-    last = isinstance(positions, str) and positions == "last" and all(len(e) >= 2 for e in encoded)
+    last = (isinstance(positions, str) and positions == "last" and all(len(e) >= 2 for e in encoded)
+            and model.remote == "off")
     grid = _last_token_grid if last else _all_positions_grid
     out: dict[tuple[int, int], Any] = {}
     with model.lock, torch.inference_mode():
@@ -123,13 +126,16 @@ def resume_grid(
 def _save_layers(model: "HubModel", inputs: dict[str, Any], layers: Sequence[int],
                  last_only: bool) -> dict[int, Any]:
     """The residual stream at `layers` (all positions or the last), one trace that stops early."""
-    std = model.std
+    import nnsight
+
+    nn = model.nn
     wanted = sorted(set(layers))
-    saved: list[Any] = []
-    with std.trace(inputs) as tracer:
+    with model.trace(**inputs) as tracer:
+        picked = []
         for layer in wanted:
-            h = std.layers_input[0] if layer == 0 else std.layers_output[layer - 1]
-            saved.append((h[:, -1:] if last_only else h).save())
+            h = residual(nn, layer)
+            picked.append(h[:, -1:] if last_only else h)
+        saved = nnsight.save(picked)
         tracer.stop()  # no block after the deepest grid layer, no LM head
     return dict(zip(wanted, saved))
 
@@ -137,17 +143,31 @@ def _save_layers(model: "HubModel", inputs: dict[str, Any], layers: Sequence[int
 def _resumed_logits(model: "HubModel", inputs: dict[str, Any], layer: int, edited: Any,
                     extra: dict[str, Any]) -> Any:
     """One trace: blocks 1..`layer` skipped (they return `edited`), the rest and the head run."""
-    std = model.std
-    if _accepts(model, "logits_to_keep"):
+    import nnsight
+
+    nn = model.nn
+    if accepts(model, "logits_to_keep"):
         extra = dict(extra, logits_to_keep=1)
-    logits: list[Any] = []
-    with std.trace(inputs, **extra):
-        if layer == 0:
-            std.layers_input[0] = edited
-        else:
-            std.skip_layers(0, layer - 1, skip_with=edited)
-        logits.append(std.output.logits[:, -1].save())
-    return logits[0]
+    tuple_out = block_returns_tuple(model)
+    with model.trace(**inputs, **extra):
+        skip_blocks(nn, layer, edited, tuple_out)
+        logits = nnsight.save(nn.output.logits[:, -1])
+    return logits
+
+
+def block_returns_tuple(model: "HubModel") -> bool:
+    """Whether this model's decoder blocks return a tuple (BLOOM) rather than a tensor; a
+    skipped block must return the same shape. Measured once per handle with a one-token trace."""
+    import nnsight
+
+    if "tuple_blocks" not in model.parts:
+        nn = model.nn
+        first = [int(model.tokenizer.pad_token_id)]
+        with model.trace(**model_inputs(model, [first])) as tracer:
+            flag = nnsight.save(isinstance(nn.layers[0].output, tuple))
+            tracer.stop()
+        model.parts["tuple_blocks"] = bool(flag)
+    return bool(model.parts["tuple_blocks"])
 
 
 def _cells(layers: Sequence[int], coefs: Sequence[float], rows_per_coef: int, width: int,
@@ -169,7 +189,7 @@ def _all_positions_grid(model, encoded, vec, layers, coefs, positions, kind, nor
     import torch
 
     n = len(encoded)
-    inputs = _inputs(model, encoded)
+    inputs = model_inputs(model, [e.ids for e in encoded])
     width = inputs["input_ids"].shape[1]
     lengths = [len(e) for e in encoded]
     states = _save_layers(model, inputs, layers, last_only=False)
@@ -177,8 +197,8 @@ def _all_positions_grid(model, encoded, vec, layers, coefs, positions, kind, nor
     def run(li: int, chunk: Sequence[int]) -> Any:
         layer = layers[li]
         iv = _grid_intervention(layer, vec, [coefs[c] for c in chunk], n, positions, kind, norm_preserving)
-        resolved = _resolve(iv, lengths * len(chunk), width, model)
-        edited = _apply(states[layer].repeat(len(chunk), 1, 1), resolved)
+        r = resolve(iv, lengths * len(chunk), width, model)
+        edited = apply_edit(states[layer].repeat(len(chunk), 1, 1), r.mask, r.vec, r.kind, r.norm_preserving)
         batch = {k: v.repeat(len(chunk), 1) for k, v in inputs.items()}
         logits = _resumed_logits(model, batch, layer, edited, {"use_cache": False})
         got = reduce(logits.to(torch.float32)).cpu()
@@ -200,12 +220,12 @@ def _last_token_grid(model, encoded, vec, layers, coefs, positions, kind, norm_p
 
     import torch
 
-    from .tokens import pad_left
+    from ..tokens import pad_left
 
     n = len(encoded)
     hf = model.hf
     device = model.device
-    states = _save_layers(model, _inputs(model, encoded), layers, last_only=True)
+    states = _save_layers(model, model_inputs(model, [e.ids for e in encoded]), layers, last_only=True)
     prefix = pad_left([e.ids[:-1] for e in encoded], model.tokenizer.pad_token_id, device)
     prefix_pos = prefix.pop("position_ids")
     kwargs: dict[str, Any] = {"use_cache": True}
@@ -214,7 +234,7 @@ def _last_token_grid(model, encoded, vec, layers, coefs, positions, kind, norm_p
     base = getattr(hf, "base_model", None)
     if base is None or base is hf:
         base = hf
-        if _accepts(model, "logits_to_keep"):
+        if accepts(model, "logits_to_keep"):
             kwargs["logits_to_keep"] = 1
     cache = base(**prefix, **kwargs).past_key_values
     last_ids = torch.tensor([e.ids[-1] for e in encoded], dtype=torch.long, device=device)[:, None]
@@ -232,7 +252,8 @@ def _last_token_grid(model, encoded, vec, layers, coefs, positions, kind, norm_p
         if model.accepts_position_ids:
             inputs["position_ids"] = prefix_pos[rows][:, -1:] + 1
         iv = _grid_intervention(layer, vec, [coefs[c] for c in chunk], n, "last", kind, norm_preserving)
-        edited = _apply(states[layer].repeat(len(chunk), 1, 1), _resolve(iv, [1] * len(rows), 1, model))
+        r = resolve(iv, [1] * len(rows), 1, model)
+        edited = apply_edit(states[layer].repeat(len(chunk), 1, 1), r.mask, r.vec, r.kind, r.norm_preserving)
         logits = _resumed_logits(model, inputs, layer, edited,
                                  {"use_cache": True, "past_key_values": cells_cache})
         got = reduce(logits.to(torch.float32)).cpu()
@@ -258,7 +279,7 @@ def full_forward_grid(
     per layer, or with `per_cell` one forward per (layer, coefficient). The reference path."""
     import torch
 
-    from .steering import forward_with
+    from .intervention import forward_with
 
     layers, coefs, vec = _check_grid(model, prompts, vectors, layers, coefs, positions)
     reduce = reduce or (lambda x: x)

@@ -1,0 +1,229 @@
+"""Code that runs inside nnsight trace bodies, locally or on an NDIF server.
+
+Everything here takes the traced model (`nn`, an nnsight envoy whose roles are renamed to
+`layers`, `ln_final`, `lm_head`, `embed`) plus plain tensors and numbers, and uses torch only.
+That is what lets one function serve a local run and a remote one: for a remote run the trace
+body is shipped as source, and this module is registered for serialisation by value
+(`models.remote`), so the server needs nothing of this project installed. Reductions happen
+here (top-k, target log-probs, language mixes), so only small tensors travel back.
+
+Layer convention: 0 = the input of block 1 (embedding output), i = output of block i.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+
+
+def residual(nn: Any, layer: int) -> Any:
+    """The residual stream at `layer` (read in execution order inside a trace)."""
+    if layer == 0:
+        return nn.layers[0].input
+    out = nn.layers[layer - 1].output
+    return out[0] if isinstance(out, tuple) else out
+
+
+def set_residual(nn: Any, layer: int, value: Any) -> None:
+    """Replace the residual stream at `layer` with `value` (a new tensor)."""
+    if layer == 0:
+        nn.layers[0].input = value
+        return
+    block = nn.layers[layer - 1]
+    out = block.output
+    block.output = (value,) + tuple(out[1:]) if isinstance(out, tuple) else value
+
+
+def skip_blocks(nn: Any, layer: int, value: Any, tuple_out: bool) -> None:
+    """Blocks 1..`layer` do not run and block `layer` outputs `value` (nnsight's `skip`); at
+    layer 0 the input of block 1 is replaced instead. `tuple_out`: blocks return tuples."""
+    if layer == 0:
+        nn.layers[0].input = value
+        return
+    out = (value, None) if tuple_out else value
+    for i in range(layer):
+        nn.layers[i].skip(out)
+
+
+def lens_logits(nn: Any, h: Any, apply_norm: bool, head_in: bool, softcap: Optional[float],
+                scale: float) -> Any:
+    """Float32 logits of states `h` `[..., d]` through the model's own output path."""
+    param = nn.lm_head.weight
+    x = h.to(device=param.device, dtype=param.dtype)
+    if apply_norm:
+        x = nn.ln_final(x)
+    if head_in:
+        x = nn.head_in(x)
+    out = nn.lm_head(x).to(torch.float32)
+    if scale != 1.0:
+        out = out * scale
+    if softcap:
+        out = torch.tanh(out / softcap) * softcap
+    return out
+
+
+def lens_reduce(nn: Any, h: Any, top_k: int, target_ids: Any, mix: Any, apply_norm: bool,
+                head_in: bool, softcap: Optional[float], scale: float, chunk: int) -> list[Any]:
+    """Top-k ids and log-probs, target log-probs and a language mix of states `h` `[P, d]`.
+
+    One pass over each chunk of logits: log-probs are `logits - logsumexp(logits)`, so no
+    `[P, vocab]` softmax is materialised beyond the chunk itself. Returns float32 CPU tensors
+    `[ids [P, k], logprobs [P, k], targets [P, n_t], mixed [P, M] or None]`.
+    """
+    ids_out, lp_out, tgt_out, mix_out = [], [], [], []
+    n = h.shape[0]
+    for start in range(0, n, chunk):
+        logits = lens_logits(nn, h[start:start + chunk], apply_norm, head_in, softcap, scale)
+        lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+        values, ids = torch.topk(logits, top_k, dim=-1)
+        ids_out.append(ids.cpu())
+        lp_out.append((values - lse).cpu())
+        if target_ids is not None and target_ids.numel():
+            tgt_out.append((logits[:, target_ids.to(logits.device)] - lse).cpu())
+        if mix is not None:
+            mix_out.append((torch.exp(logits - lse) @ mix.to(logits.device, logits.dtype)).cpu())
+        del logits
+    k = lp_out[0].shape[-1] if lp_out else top_k
+    n_t = 0 if target_ids is None else int(target_ids.numel())
+    cat = lambda xs, shape: torch.cat(xs) if xs else torch.zeros(shape)  # noqa: E731
+    return [cat(ids_out, (0, k)).long(), cat(lp_out, (0, k)), cat(tgt_out, (n, n_t)),
+            torch.cat(mix_out) if mix_out else None]
+
+
+def apply_edit(h: Any, mask: Any, vec: Any, kind: str, norm_preserving: bool) -> Any:
+    """`h` with an intervention at the masked positions, as a new tensor (never in place).
+
+    `mask` `[B, T, 1]` bool; `vec` `[B, 1, d]` or `[B, T, d]`, already scaled by its coefficient.
+    """
+    hf = h.to(torch.float32)
+    vec, mask = vec.to(h.device), mask.to(h.device)  # layers may sit on other GPUs
+    new = hf + vec if kind == "add" else vec.expand_as(hf)
+    if norm_preserving:
+        old_norm = hf.norm(dim=-1, keepdim=True)
+        new_norm = new.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        new = new * (old_norm / new_norm)
+    return torch.where(mask, new, hf).to(h.dtype)
+
+
+def edit_layers(nn: Any, edits: Sequence[tuple[int, Any, Any, str, bool]], save_layers: Sequence[int],
+                stop_after: bool) -> list[Any]:
+    """Apply `edits` (layer, mask, vec, kind, norm_preserving) in layer order inside a trace.
+
+    Returns the states of `save_layers` (after that layer's edits) in layer order.
+    """
+    saved: list[Any] = []
+    touched = sorted(set(e[0] for e in edits) | set(save_layers))
+    for layer in touched:
+        h = residual(nn, layer)
+        mine = [e for e in edits if e[0] == layer]
+        for _, mask, vec, kind, keep_norm in mine:
+            h = apply_edit(h, mask, vec, kind, keep_norm)
+        if mine:
+            set_residual(nn, layer, h)
+        if layer in save_layers:
+            saved.append(h)
+    return saved
+
+
+def penalise(logits: Any, generated: Sequence[Sequence[int]], penalty: float) -> Any:
+    """OpenAI-style frequency penalty: minus penalty x (times the token was generated so far)."""
+    if not penalty or not any(generated):
+        return logits
+    logits = logits.to(torch.float32).clone()
+    width = max(len(g) for g in generated)
+    index = torch.zeros(len(generated), width, dtype=torch.long)
+    weight = torch.zeros(len(generated), width)
+    for row, toks in enumerate(generated):
+        if toks:
+            index[row, : len(toks)] = torch.tensor(list(toks))
+            weight[row, : len(toks)] = -float(penalty)
+    return logits.scatter_add(1, index.to(logits.device), weight.to(logits.device))
+
+
+def pick(logits: Any, greedy: bool, temperature: float, top_p: float, gens: Sequence[Any],
+         nucleus: int) -> Any:
+    """Next token per row: argmax, or a sample at `temperature` from the top-p nucleus.
+
+    `gens` holds one CPU generator per row, so a row's sample depends only on its own seed.
+    The nucleus is looked for among the top `nucleus` tokens first (topk is O(V); a full sort
+    of a 262k vocabulary per row and step is not); a wider nucleus falls back to a sort.
+    """
+    if greedy:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.to(torch.float32) / max(float(temperature), 1e-6), dim=-1).cpu()
+    batch, vocab = probs.shape
+    picks = []
+    if top_p < 1.0:
+        k = min(vocab, nucleus)
+        top_v, top_i = probs.topk(k, dim=-1)
+        for r in range(batch):
+            v, i = top_v[r], top_i[r]
+            if k < vocab and float(v.sum()) < top_p:
+                v, i = probs[r].sort(descending=True)
+            keep = int(((v.cumsum(0) - v) < float(top_p)).sum())  # the top token always stays
+            j = int(torch.multinomial(v[:keep], 1, generator=gens[r]))
+            picks.append(int(i[j]))
+    else:
+        for r in range(batch):
+            picks.append(int(torch.multinomial(probs[r], 1, generator=gens[r])))
+    return torch.tensor(picks, dtype=torch.long, device=logits.device)
+
+
+def decode(nn: Any, logits: Any, cache: Any, mask: Any, pos: Any, steps: int, greedy: bool,
+           temperature: float, top_p: float, penalty: float, seeds: Optional[Sequence[int]],
+           shared_state: Any, eos: Sequence[int], pad_id: int, stop_at_newline: bool, nucleus: int,
+           on_token: Any = None) -> tuple[list[list[int]], Any]:
+    """Continue a batch from its prompt-pass `logits` `[B, V]` and KV `cache` for `steps` tokens.
+
+    Every step after the prompt is a plain forward of the model (`nn(...)` inside a trace runs
+    the module without interventions), so edits made in the prompt pass reach generated tokens
+    only through the cache. Rows stop at an EOS token (and with `stop_at_newline` after the
+    first token holding a newline); finished rows keep decoding a pad token. Returns the new
+    token ids per row (EOS excluded) and, when rows share one random stream, its final state.
+    `seeds` gives each row its own generator (a row then samples the same whether it runs alone
+    or in a sweep); otherwise every row draws in turn from one generator started at
+    `shared_state`. `on_token(step, out)` is called after each step (local runs: streaming).
+    """
+    batch = logits.shape[0]
+    mask = mask.to(logits.device)
+    pos = pos.to(logits.device) if pos is not None else None
+    if seeds is not None:
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        shared = None
+    else:
+        shared = torch.Generator()
+        shared.set_state(shared_state)
+        gens = [shared] * batch
+    eos_set = set(int(e) for e in eos)
+    done = [False] * batch
+    out: list[list[int]] = [[] for _ in range(batch)]
+    newline: dict[int, bool] = {}
+    for step in range(steps):
+        nxt = pick(penalise(logits, out, penalty), greedy, temperature, top_p, gens, nucleus)
+        for row, tok in enumerate(nxt.tolist()):
+            if done[row]:
+                continue
+            if tok in eos_set:
+                done[row] = True
+                continue
+            out[row].append(tok)
+            if stop_at_newline:
+                if tok not in newline:
+                    newline[tok] = "\n" in nn.tokenizer.decode([tok])
+                if newline[tok]:
+                    done[row] = True
+        if on_token is not None:
+            on_token(step, out)
+        if all(done) or step == steps - 1:
+            break
+        feed = torch.tensor([pad_id if d else t for d, t in zip(done, nxt.tolist())],
+                            dtype=torch.long, device=logits.device)
+        mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
+        kwargs: dict[str, Any] = {"attention_mask": mask, "past_key_values": cache, "use_cache": True}
+        if pos is not None:
+            pos = pos + 1
+            kwargs["position_ids"] = pos
+        step_out = nn(input_ids=feed[:, None], **kwargs)
+        cache, logits = step_out.past_key_values, step_out.logits[:, -1]
+    return out, (None if shared is None else shared.get_state())
