@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
+from .errors import InputError
 from .models.intrace import lens_logits, lens_reduce, residual
 from .oom import run_halving
 from .progress import Progress, report
@@ -42,6 +43,7 @@ class LensOutput:
     target_logprobs: Any  # float32 [n_layers, P, n_targets]
     mixed: Any = None  # float32 [n_layers, P, n_mix]: lens distribution @ mix, when requested
     sizes: Optional[list[int]] = None
+    own: Any = None  # float32 [n_layers, P, m]: log p of each position's own target ids
 
     def split(self) -> list["LensOutput"]:
         """One LensOutput per text."""
@@ -49,8 +51,9 @@ class LensOutput:
 
         sizes = self.sizes or [self.top_ids.shape[1]]
         parts = [torch.split(t, sizes, dim=1) if t is not None else [None] * len(sizes)
-                 for t in (self.top_ids, self.top_logprobs, self.target_logprobs, self.mixed)]
-        return [LensOutput(self.layers, *(p[i] for p in parts), sizes=[sizes[i]]) for i in range(len(sizes))]
+                 for t in (self.top_ids, self.top_logprobs, self.target_logprobs, self.mixed, self.own)]
+        return [LensOutput(self.layers, *(p[i] for p in parts[:4]), sizes=[sizes[i]], own=parts[4][i])
+                for i in range(len(sizes))]
 
 
 def chunk_rows(model: "Handle") -> int:
@@ -68,11 +71,14 @@ def lens_at(
     apply_norm: bool = True,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     progress: Optional[Progress] = None,
+    own_targets: Optional[Sequence[Sequence[Sequence[int]]]] = None,
 ) -> LensOutput:
     """The lens of `layers` at `positions` of pre-tokenised texts, reduced inside the trace.
 
     `target_ids`: token ids whose log-probs are kept at every cell. `mix` `[vocab, M]`
     aggregates the lens distribution into M quantities per cell (e.g. p(language | h)).
+    `own_targets[i][j]`: m token ids read only at text i's j-th wanted position (the items lens:
+    e.g. an English translation and the actual next token), returned in `.own`.
     """
     import nnsight
     import torch
@@ -88,20 +94,30 @@ def lens_at(
     nn = model.nn
     done = 0
 
+    if own_targets is not None:
+        if len(own_targets) != len(encoded) or any(len(o) != len(w) for o, w in zip(own_targets, wanted)):
+            raise InputError("Give one list of target ids per wanted position of every text.")
+        widths = {len(t) for o in own_targets for t in o}
+        if len(widths) > 1:
+            raise InputError("Every position needs the same number of own target ids.")
+
     def run_batch(batch: Sequence[int]) -> None:
         inputs = model_inputs(model, [encoded[i].ids for i in batch])
         rows, cols = batch_index(encoded, batch, wanted, inputs["input_ids"].shape[1])
+        own = None
+        if own_targets is not None:
+            own = torch.tensor([list(t) for i in batch for t in own_targets[i]], dtype=torch.long)
         with model.trace(**inputs) as tracer:
             reduced = []
             for layer in chosen:  # module access must follow execution order
                 h = residual(nn, layer)
                 picked = h[rows.to(h.device), cols.to(h.device)]
                 reduced.append(lens_reduce(nn, picked, k, tgt, mix, apply_norm, head_in, softcap,
-                                           scale, chunk))
+                                           scale, chunk, own))
             saved = nnsight.save(reduced)
             tracer.stop()  # the forward need not go past the deepest layer read
         fields = [torch.stack([r[j] for r in saved]) if saved[0][j] is not None else None
-                  for j in range(4)]  # each [n_layers, P_batch, ...]
+                  for j in range(5)]  # each [n_layers, P_batch, ...]
         start = 0
         for i in batch:
             n = len(wanted[i])
@@ -114,9 +130,9 @@ def lens_at(
             done += len(batch)
             report(progress, done / len(encoded), f"Lens: {done}/{len(encoded)} texts")
     cat = [torch.cat([p[j] for p in per_text], dim=1) if per_text[0][j] is not None else None
-           for j in range(4)]
+           for j in range(5)]
     return LensOutput(layers=chosen, top_ids=cat[0], top_logprobs=cat[1], target_logprobs=cat[2],
-                      mixed=cat[3], sizes=[len(w) for w in wanted])
+                      mixed=cat[3], sizes=[len(w) for w in wanted], own=cat[4])
 
 
 def project(

@@ -77,15 +77,11 @@ def anchor_token(tokenizer: Any, word: str) -> tuple[int, str, bool]:
 
 
 def _unembedding_rows(model: "HubModel", ids: Sequence[int]) -> np.ndarray:
-    import torch
+    from .steering.vectors import unembedding_rows
 
-    weight = getattr(model.readout.head, "weight", None)
-    if weight is None or weight.ndim != 2:
+    if getattr(model.readout.head, "weight", None) is None:
         raise InputError("This model's LM head has no weight matrix to take anchor directions from.")
-    with torch.inference_mode():
-        idx = torch.tensor(list(ids), dtype=torch.long, device=weight.device)
-        rows = weight.index_select(0, idx).to(torch.float32).cpu().numpy()
-    return rows
+    return unembedding_rows(model, ids).numpy()
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -177,6 +173,16 @@ def project_states(model: "HubModel", plane: AnchorPlane, states: Any) -> np.nda
     return flat.reshape(n, n_layers, -1)
 
 
+def project_normed(plane: AnchorPlane, normed: Any) -> np.ndarray:
+    """`project_states` for states already through the final norm (captured with `normed=True`)."""
+    arr = np.asarray(normed, dtype=np.float32)
+    n, n_layers, d = arr.shape
+    if n == 0 or n_layers == 0:
+        return np.zeros((n, n_layers, plane.pca.n_components_), dtype=np.float32)
+    flat = plane.pca.transform(_unit(arr).reshape(n * n_layers, d)).astype(np.float32)
+    return flat.reshape(n, n_layers, -1)
+
+
 def trajectories(
     model: "HubModel",
     texts: Sequence[str],
@@ -190,8 +196,9 @@ def trajectories(
     token there, its leading space kept) (+ text_index, top_id). Both frames carry the plane's
     explained variance ratio in `.attrs["explained_variance_ratio"]`.
     """
-    from .lens import project
-    from .trace import capture_last
+    from .lens import lens_at
+    from .tokens import encode
+    from .trace import capture_encoded
 
     texts = list(texts)
     if not texts:
@@ -200,10 +207,12 @@ def trajectories(
         raise InputError(f"At most {MAX_TEXTS} texts at once, not {len(texts)}.")
     report(progress, 0.0, "Fitting the anchor plane")
     plane = anchor_plane(model, words, n_components=2)
-    states = capture_last(model, texts, progress=scaled(progress, 0.05, 0.6))  # [N, L+1, d]
-    coords = project_states(model, plane, states)
-    # the lens treats rows as positions: all texts' last tokens in one call
-    lens = project(model, states, top_k=1, progress=scaled(progress, 0.65, 0.98))
+    encoded = encode(model.tokenizer, texts)
+    # final-normed in the trace (as the lens reads them), so only [N, L+1, d] leaves it
+    normed = capture_encoded(model, encoded, positions="last", normed=True,
+                             progress=scaled(progress, 0.05, 0.5)).stacked()
+    coords = project_normed(plane, normed)
+    lens = lens_at(model, encoded, positions="last", top_k=1, progress=scaled(progress, 0.55, 0.98))
     top_ids = lens.top_ids[:, :, 0].T.numpy()  # [N, n_layers]
     tok = model.tokenizer
     vocab_text = {int(i): tok.decode([int(i)], clean_up_tokenization_spaces=False)

@@ -93,8 +93,10 @@ def capture_encoded(
     layers: Optional[Sequence[int]] = None,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     progress: Optional[Progress] = None,
+    normed: bool = False,
 ) -> Capture:
-    """Capture pre-tokenised texts (see `capture`)."""
+    """Capture pre-tokenised texts (see `capture`); `normed` applies the model's final norm to
+    every captured state inside the trace (what the lens reads), e.g. for PCA trajectories."""
     import nnsight
     import torch
 
@@ -112,7 +114,8 @@ def capture_encoded(
             picked = []
             for layer in chosen:  # module access must follow execution order
                 h = residual(nn, layer)
-                picked.append(h[rows.to(h.device), cols.to(h.device)])
+                row = h[rows.to(h.device), cols.to(h.device)]
+                picked.append(nn.ln_final(row) if normed else row)
             saved = nnsight.save(picked)
             tracer.stop()  # nothing after the last needed block runs (no LM head)
         stacked = torch.stack([s.to(torch.float32).cpu() for s in saved], dim=1)  # [P, n, d]

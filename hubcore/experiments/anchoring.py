@@ -6,8 +6,9 @@ semantic-hub claim is that intermediate layers lean towards English (the "anchor
 before the output returns to the input language. Which positions and tokens are used is decided
 in `hubcore.anchoring` (and returned in `.items`, so the page can show them).
 
-Only the needed hidden states are captured (the prediction positions, all layers, one batched
-trace) and the lens keeps only the needed token ids: never a [layers x positions x vocab] tensor.
+The lens runs inside the trace at the prediction positions only (all layers, batched) and keeps
+only each position's two token ids: never a [layers x positions x vocab] tensor, and a remote run
+ships back just those numbers.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ import pandas as pd
 from ..anchoring import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items, is_chinese
 from ..stats import bootstrap_ci
 from ..errors import InputError
-from ..lens import project
+from ..lens import lens_at
 from ..progress import Progress, report, scaled
 from ..tokens import encode, token_texts
-from ..trace import capture_encoded
 
 if TYPE_CHECKING:
     from ..models import HubModel
@@ -33,7 +33,6 @@ CURVE_COLUMNS = ["layer", "target", "mean_logprob", "ci_low", "ci_high", "n"]
 DIFF_COLUMNS = ["layer", "mean_diff", "ci_low", "ci_high", "frac_english_higher", "n"]
 TARGETS = ("english", "next")
 MAX_TEXTS = 5000
-ITEM_CHUNK = 256  # positions projected together (their target ids gathered per chunk)
 
 
 @dataclass
@@ -106,44 +105,31 @@ def anchoring(
         )
     report(progress, 0.05, f"{len(items)} positions in {len({i.text_index for i in items})} texts")
 
-    # capture only texts with items, only at their prediction positions, all layers
+    # the lens only at the prediction positions of texts with items, all layers, in the trace
+    import torch
+
     used = sorted({it.text_index for it in items})
     row_of = {ti: r for r, ti in enumerate(used)}
     positions: list[list[int]] = [[] for _ in used]
-    for it in items:
-        positions[row_of[it.text_index]].append(it.position)
-    cap = capture_encoded(
-        model, [encoded[ti] for ti in used], positions=positions, progress=scaled(progress, 0.05, 0.45)
-    )
-    import torch
-
-    # states of item k = cap.states[row][j] where j counts that text's earlier items
-    rows, cols, seen = [], [], [0] * len(used)
-    for it in items:
+    own: list[list[list[int]]] = [[] for _ in used]
+    order: list[list[int]] = [[] for _ in used]  # item indices in each text's position order
+    for k, it in enumerate(items):
         r = row_of[it.text_index]
-        rows.append(r)
-        cols.append(seen[r])
-        seen[r] += 1
+        positions[r].append(it.position)
+        own[r].append([it.english_id, it.next_id])
+        order[r].append(k)
+    out = lens_at(model, [encoded[ti] for ti in used], positions=positions, top_k=1,
+                  apply_norm=not raw, own_targets=own, progress=scaled(progress, 0.05, 0.95))
+    flat = [k for r in order for k in r]  # item index of each lens column
     n_items = len(items)
-    n_layers = len(cap.layers)
-    eng = np.zeros((n_items, n_layers), dtype=np.float32)
-    nxt = np.zeros((n_items, n_layers), dtype=np.float32)
-    top1 = np.zeros((n_items, n_layers), dtype=np.int64)
-    lens_progress = scaled(progress, 0.45, 0.95)
-    for start in range(0, n_items, ITEM_CHUNK):
-        idx = range(start, min(start + ITEM_CHUNK, n_items))
-        states = torch.stack([cap.states[rows[k]][cols[k]] for k in idx])  # [c, n_layers, d]
-        ids = sorted({items[k].english_id for k in idx} | {items[k].next_id for k in idx})
-        where = {t: j for j, t in enumerate(ids)}
-        out = project(model, states, top_k=1, target_ids=ids, apply_norm=not raw)
-        tl = out.target_logprobs.numpy()  # [n_layers, c, n_ids]
-        local = np.arange(len(idx))
-        e_col = np.array([where[items[k].english_id] for k in idx])
-        n_col = np.array([where[items[k].next_id] for k in idx])
-        eng[start:start + len(idx)] = tl[:, local, e_col].T
-        nxt[start:start + len(idx)] = tl[:, local, n_col].T
-        top1[start:start + len(idx)] = out.top_ids[:, :, 0].numpy().T
-        report(lens_progress, (start + len(idx)) / n_items, f"Lens: {start + len(idx)}/{n_items} positions")
+    layers_read = list(out.layers)
+    n_layers = len(layers_read)
+    back = torch.empty(n_items, dtype=torch.long)
+    back[torch.tensor(flat)] = torch.arange(n_items)
+    own_lp = out.own[:, back].numpy()  # [n_layers, n_items, 2]
+    eng = own_lp[:, :, 0].T.astype(np.float32)
+    nxt = own_lp[:, :, 1].T.astype(np.float32)
+    top1 = out.top_ids[:, back, 0].numpy().T
 
     report(progress, 0.96, "Bootstrap")
     text_ids = np.array([it.text_index for it in items])
@@ -155,7 +141,7 @@ def anchoring(
     groups = text_ids if unit == "texts" else np.arange(n_items)
     both = np.concatenate([eng, nxt, eng - nxt, (eng > nxt).astype(np.float32)], axis=1)
     mean, low, high = bootstrap_ci(both, groups, n_boot=n_boot, seed=seed)
-    layers = list(cap.layers)
+    layers = layers_read
     curve_rows = []
     for t, target in enumerate(TARGETS):
         for j, layer in enumerate(layers):

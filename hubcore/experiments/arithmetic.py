@@ -21,10 +21,11 @@ import pandas as pd
 
 from ..data.arithmetic import Expression, number_words, sample_expressions, steering_prompts
 from ..errors import InputError
-from ..lens import project, word_variants
+from ..lens import lens_at, word_variants
 from ..progress import Progress, report, scaled
 from ..similarity import METRICS, bucket_similarity
 from ..stats import bootstrap_ci
+from ..tokens import encode
 from ..trace import capture_last
 
 if TYPE_CHECKING:
@@ -105,9 +106,8 @@ def numeral_vs_word(
                          "word": word_variants(tok, number_words(e.c, lang))})
     ids = sorted({tid for item in per_item for vs in item.values() for _, tid in vs})
     col = {tid: j for j, tid in enumerate(ids)}
-    states = capture_last(model, [e.prefix for e in exprs], progress=scaled(progress, 0.0, 0.3))
-    out = project(model, states, top_k=1, target_ids=ids, apply_norm=not raw,
-                  progress=scaled(progress, 0.3, 0.95))
+    out = lens_at(model, encode(tok, [e.prefix for e in exprs]), positions="last", top_k=1,
+                  target_ids=ids, apply_norm=not raw, progress=scaled(progress, 0.0, 0.95))
     lp = out.target_logprobs.numpy()  # [n_layers, N, n_ids]
     n_layers = lp.shape[0]
     best = {"numeral": np.zeros((len(exprs), n_layers)), "word": np.zeros((len(exprs), n_layers))}

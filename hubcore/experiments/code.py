@@ -38,7 +38,7 @@ from ..code_parsing import (
     string_list_commas,
 )
 from ..errors import InputError
-from ..lens import project, word_variants
+from ..lens import lens_at, word_variants
 from ..progress import Progress, report, scaled
 from ..stats import bootstrap_ci
 from ..tokens import Encoded, check_text, encode, token_texts
@@ -54,7 +54,6 @@ ROLE_TARGETS = ("role", "argument")
 MAX_PROGRAMS = 2000
 MAX_TOKENS = 512  # per program; longer programs are skipped ("too_long")
 MAX_STRIP_TOKENS = 1024
-ITEM_CHUNK = 256  # positions projected together
 CONTEXT_CHARS = 24
 
 
@@ -161,38 +160,38 @@ def _lens_items(
     raw: bool,
     progress: Optional[Progress],
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
-    """Per item and layer: best log p of each target, top-1 id, and index of the winning variant."""
-    import torch
+    """Per item and layer: best log p of each target, top-1 id, and index of the winning variant.
 
+    The lens runs in the trace at the items' positions only; each item reads just its own
+    targets' token ids (every surface variant), so only those numbers leave the trace.
+    """
     used = sorted({it.program for it in items})
-    row_of = {pi: r for r, pi in enumerate(used)}
-    positions: list[list[int]] = [sorted({it.position for it in items if it.program == pi}) for pi in used]
+    per_prog = [[k for k, it in enumerate(items) if it.program == pi] for pi in used]
+    positions = [[items[k].position for k in ks] for ks in per_prog]
     # causal model: tokens after a program's last needed position cannot change its states
-    cut = [Encoded(ids=prep.encoded[pi].ids[:ps[-1] + 1], offsets=prep.encoded[pi].offsets[:ps[-1] + 1])
+    cut = [Encoded(ids=prep.encoded[pi].ids[:max(ps) + 1], offsets=prep.encoded[pi].offsets[:max(ps) + 1])
            for pi, ps in zip(used, positions)]
-    cap = capture_encoded(model, cut, positions=positions, progress=scaled(progress, 0.0, 0.4))
-    col_of = [{pos: j for j, pos in enumerate(ps)} for ps in positions]
-    n, n_layers = len(items), len(cap.layers)
+    slots = [[tid for t in targets for _, tid in items[k].targets[t]] for k in range(len(items))]
+    width = max(len(ids) for ids in slots)
+    own = [[slots[k] + [slots[k][-1]] * (width - len(slots[k])) for k in ks] for ks in per_prog]
+    out = lens_at(model, cut, positions=positions, top_k=1, apply_norm=not raw, own_targets=own,
+                  progress=scaled(progress, 0.0, 0.97))
+    column = {k: c for c, k in enumerate(k for ks in per_prog for k in ks)}
+    lp = out.own.numpy()  # [n_layers, n_items, width]
+    n, n_layers = len(items), lp.shape[0]
     values = {t: np.zeros((n, n_layers), dtype=np.float32) for t in targets}
     winner = {t: np.zeros((n, n_layers), dtype=np.int64) for t in targets}
     top1 = np.zeros((n, n_layers), dtype=np.int64)
-    lens_progress = scaled(progress, 0.4, 0.97)
-    for start in range(0, n, ITEM_CHUNK):
-        idx = list(range(start, min(start + ITEM_CHUNK, n)))
-        states = torch.stack([cap.states[row_of[items[k].program]][col_of[row_of[items[k].program]][items[k].position]]
-                              for k in idx])
-        ids = sorted({tid for k in idx for vs in items[k].targets.values() for _, tid in vs})
-        where = {tid: j for j, tid in enumerate(ids)}
-        out = project(model, states, top_k=1, target_ids=ids, apply_norm=not raw)
-        tl = out.target_logprobs.numpy()  # [n_layers, c, n_ids]
-        for local, k in enumerate(idx):
-            for t in targets:
-                cols = [where[tid] for _, tid in items[k].targets[t]]
-                vals = tl[:, local, cols]  # [n_layers, n_variants]
-                values[t][k] = vals.max(axis=1)
-                winner[t][k] = vals.argmax(axis=1)
-        top1[start:start + len(idx)] = out.top_ids[:, :, 0].numpy().T
-        report(lens_progress, (start + len(idx)) / n, f"Lens: {start + len(idx)}/{n} positions")
+    for k in range(n):
+        c = column[k]
+        start = 0
+        for t in targets:
+            count = len(items[k].targets[t])
+            vals = lp[:, c, start:start + count]  # [n_layers, n_variants]
+            values[t][k] = vals.max(axis=1)
+            winner[t][k] = vals.argmax(axis=1)
+            start += count
+        top1[k] = out.top_ids[:, c, 0].numpy()
     return values, top1, winner
 
 
@@ -599,8 +598,7 @@ def lens_strip(
     enc = encode(model.tokenizer, [code])[0]
     if len(enc) > max_tokens:
         raise InputError(f"The code has {len(enc):,} tokens; this view takes at most {max_tokens:,}.")
-    cap = capture_encoded(model, [enc], positions="all", layers=[int(layer)])
-    out = project(model, cap.states[0], top_k=top_k, apply_norm=not raw)
+    out = lens_at(model, [enc], positions="all", layers=[int(layer)], top_k=top_k, apply_norm=not raw)
     ids = out.top_ids[0].numpy()  # [P, k]
     probs = out.top_logprobs[0].exp().numpy()
     inputs = token_texts(model.tokenizer, enc.ids)

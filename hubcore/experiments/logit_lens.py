@@ -1,7 +1,8 @@
 """Logit-lens experiment: what each layer would predict at each position of one text.
 
-One function serves the Logit Lens page and `python -m hubcore lens`: it captures every layer at
-every position, projects layer by layer, and returns tidy DataFrames.
+One function serves the Logit Lens page and `python -m hubcore lens`: it reads every layer at
+every position through the lens inside the trace (only top-k and target log-probs leave it, so
+the same call runs on NDIF) and returns tidy DataFrames.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import pandas as pd
 
 from ..errors import InputError
-from ..lens import project, word_variants
+from ..lens import lens_at, word_variants
 from ..progress import Progress, scaled
 from ..tokens import encode, token_texts
-from ..trace import capture_encoded
 
 if TYPE_CHECKING:
     from ..models import HubModel
@@ -85,14 +85,14 @@ def logit_lens(
         )
     words = [w for w in dict.fromkeys(t for t in targets if t and t.strip())]
     variants = [(w, v, tid) for w in words for v, tid in word_variants(model.tokenizer, w)]
-    cap = capture_encoded(model, encoded, positions="all", progress=scaled(progress, 0.0, 0.3))
-    out = project(
+    out = lens_at(
         model,
-        cap.states[0],
+        encoded,
+        positions="all",
         top_k=top_k,
         target_ids=[tid for _, _, tid in variants],
         apply_norm=not raw,
-        progress=scaled(progress, 0.3, 1.0),
+        progress=scaled(progress, 0.0, 1.0),
     )
     tok = model.tokenizer
     inputs = token_texts(tok, encoded[0].ids)

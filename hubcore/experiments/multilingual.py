@@ -13,12 +13,12 @@ import pandas as pd
 
 from ..errors import InputError
 from ..langprob import check_languages, language_mix
-from ..lens import project
+from ..lens import lens_at
 from ..progress import Progress, report, scaled
 from ..similarity import METRICS, pair_similarity
 from ..stats import bootstrap_ci
 from ..tokens import encode
-from ..trace import capture, capture_encoded
+from ..trace import capture
 
 if TYPE_CHECKING:
     from ..models import HubModel
@@ -110,14 +110,11 @@ def language_probabilities(
     keep = [[i for i, t in enumerate(e.ids) if t not in special] for e in encoded]
     if not any(keep):
         raise InputError("The texts contain no ordinary tokens.")
-    cap = capture_encoded(model, encoded, positions=[k or [len(e) - 1] for k, e in zip(keep, encoded)],
-                          progress=scaled(progress, 0.05, 0.2))
-    # all texts' positions projected together: full chunks keep the 262k-vocabulary GEMMs efficient
     import torch
 
-    sizes = [st.shape[0] for st in cap.states]
-    out = project(model, torch.cat(cap.states, dim=0), top_k=1, apply_norm=not raw, mix=mix,
-                  progress=scaled(progress, 0.2, 1.0))
+    out = lens_at(model, encoded, positions=[k or [len(e) - 1] for k, e in zip(keep, encoded)],
+                  top_k=1, apply_norm=not raw, mix=mix, progress=scaled(progress, 0.05, 1.0))
+    sizes = list(out.sizes or [])
     per_text = []
     for chunk in torch.split(out.mixed, sizes, dim=1):  # [n_layers, P_i, n_langs]
         probs = chunk.mean(dim=1).numpy()

@@ -43,12 +43,12 @@ from ..data.cogs import (
     with_random_names,
 )
 from ..errors import InputError
-from ..lens import project, word_variants
+from ..lens import lens_at, word_variants
 from ..progress import Progress, report, scaled
 from ..similarity import METRICS, corpus_mean, cosine_matrix, pair_similarity
 from ..stats import bootstrap_ci
 from ..tokens import encode
-from ..trace import capture_encoded, capture_last
+from ..trace import capture_last
 
 if TYPE_CHECKING:
     from ..models import HubModel
@@ -307,13 +307,9 @@ def thematic_roles(
     ids = sorted({tid for vs in variants.values() for _, tid in vs})
     col = {tid: j for j, tid in enumerate(ids)}
     enc = encode(tok, [exs[i].sentence for i in keep])
-    cap = capture_encoded(model, enc, positions=[positions[i] for i in keep],
-                          progress=scaled(progress, 0.0, 0.3))
-    import torch
-
-    states = torch.cat(cap.states, dim=0)  # [P, n_layers, d], rows in the order of `rows`
-    out = project(model, states, top_k=1, target_ids=ids, apply_norm=not raw,
-                  progress=scaled(progress, 0.3, 0.95))
+    # positions concatenated in the order of `rows`
+    out = lens_at(model, enc, positions=[positions[i] for i in keep], top_k=1, target_ids=ids,
+                  apply_norm=not raw, progress=scaled(progress, 0.0, 0.95))
     probs = out.target_logprobs.exp().numpy()  # [n_layers, P, n_ids]
     n_layers, n_pos = probs.shape[0], probs.shape[1]
     per_role = np.zeros((n_pos, n_layers, len(ROLES)))

@@ -306,13 +306,14 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[st
 def continuation_perplexity(model: "HubModel", inputs: Sequence[str], new_ids: Sequence[Sequence[int]]) -> list[float]:
     """Perplexity of each continuation under the UNSTEERED model, given its input.
 
-    Runs the blocks once over input + continuation (no LM head over the whole sequence) and
-    projects only the positions that predict continuation tokens. Empty continuations get NaN.
+    Runs the blocks once over input + continuation and reads, inside the trace, only the
+    log-probability of each continuation token at the position that predicts it (the lens at
+    the last layer is the model's own distribution). Empty continuations get NaN.
     """
     import torch
 
+    from ..lens import lens_at
     from ..tokens import Encoded, encode
-    from ..trace import capture_encoded
 
     enc = encode(model.tokenizer, list(inputs))
     full, want, keep = [], [], []
@@ -326,13 +327,11 @@ def continuation_perplexity(model: "HubModel", inputs: Sequence[str], new_ids: S
     result = [float("nan")] * len(inputs)
     if not full:
         return result
-    cap = capture_encoded(model, full, positions=want, layers=[model.num_layers])
-    with torch.inference_mode():
-        for n, states in zip(keep, cap.states):
-            logp = model.readout.logprobs(states[:, 0])  # [m, V]
-            target = torch.tensor(list(new_ids[n]), device=logp.device)
-            nll = -logp.gather(1, target[:, None]).mean()
-            result[n] = float(torch.exp(nll))
+    own = [[[int(t)] for t in new_ids[n]] for n in keep]
+    out = lens_at(model, full, positions=want, layers=[model.num_layers], top_k=1, own_targets=own)
+    for n, part in zip(keep, out.split()):
+        nll = -part.own[0, :, 0].to(torch.float64).mean()
+        result[n] = float(torch.exp(nll))
     return result
 
 

@@ -64,14 +64,17 @@ def lens_logits(nn: Any, h: Any, apply_norm: bool, head_in: bool, softcap: Optio
 
 
 def lens_reduce(nn: Any, h: Any, top_k: int, target_ids: Any, mix: Any, apply_norm: bool,
-                head_in: bool, softcap: Optional[float], scale: float, chunk: int) -> list[Any]:
+                head_in: bool, softcap: Optional[float], scale: float, chunk: int,
+                own_targets: Any = None) -> list[Any]:
     """Top-k ids and log-probs, target log-probs and a language mix of states `h` `[P, d]`.
 
     One pass over each chunk of logits: log-probs are `logits - logsumexp(logits)`, so no
-    `[P, vocab]` softmax is materialised beyond the chunk itself. Returns float32 CPU tensors
-    `[ids [P, k], logprobs [P, k], targets [P, n_t], mixed [P, M] or None]`.
+    `[P, vocab]` softmax is materialised beyond the chunk itself. `target_ids` `[n_t]` are read
+    at every position; `own_targets` `[P, m]` gives each position its own m ids (e.g. the
+    English translation and the actual next token of an item). Returns float32 CPU tensors
+    `[ids [P, k], logprobs [P, k], targets [P, n_t], mixed [P, M] or None, own [P, m] or None]`.
     """
-    ids_out, lp_out, tgt_out, mix_out = [], [], [], []
+    ids_out, lp_out, tgt_out, mix_out, own_out = [], [], [], [], []
     n = h.shape[0]
     for start in range(0, n, chunk):
         logits = lens_logits(nn, h[start:start + chunk], apply_norm, head_in, softcap, scale)
@@ -83,12 +86,15 @@ def lens_reduce(nn: Any, h: Any, top_k: int, target_ids: Any, mix: Any, apply_no
             tgt_out.append((logits[:, target_ids.to(logits.device)] - lse).cpu())
         if mix is not None:
             mix_out.append((torch.exp(logits - lse) @ mix.to(logits.device, logits.dtype)).cpu())
+        if own_targets is not None:
+            idx = own_targets[start:start + chunk].to(logits.device)
+            own_out.append((logits.gather(1, idx) - lse).cpu())
         del logits
     k = lp_out[0].shape[-1] if lp_out else top_k
     n_t = 0 if target_ids is None else int(target_ids.numel())
     cat = lambda xs, shape: torch.cat(xs) if xs else torch.zeros(shape)  # noqa: E731
     return [cat(ids_out, (0, k)).long(), cat(lp_out, (0, k)), cat(tgt_out, (n, n_t)),
-            torch.cat(mix_out) if mix_out else None]
+            torch.cat(mix_out) if mix_out else None, torch.cat(own_out) if own_out else None]
 
 
 def apply_edit(h: Any, mask: Any, vec: Any, kind: str, norm_preserving: bool) -> Any:

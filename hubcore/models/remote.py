@@ -230,7 +230,14 @@ def ndif_backend(nn: Any, remote: str) -> Any:
                 raise RemoteError(translate(f"{type(exc).__name__}: {exc}", self.host, nn)) from None
             return result
 
-    backend = Ndif(nn.to_model_key(), host=host, api_key=key)
+    try:
+        model_key = nn.to_model_key()  # canonicalises the hub id with the Hugging Face hub
+    except Exception as exc:
+        raise RemoteError(scrub(
+            f"Could not resolve {_model_name(nn)} on the Hugging Face hub for NDIF "
+            f"({type(exc).__name__}): check the network, or run with --remote off."
+        )) from None
+    backend = Ndif(model_key, host=host, api_key=key)
     backend.display.enabled = False  # status goes to our progress callback instead
     return backend
 

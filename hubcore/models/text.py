@@ -24,7 +24,7 @@ from .families import Layout, fetch, rename_map, resolve_layout
 from .handle import Handle, Readout
 from .loading import first_line, load_config, local_or_hub, resolve_device, resolve_dtype, weights_error
 from .remote import describe, environment_rows
-from .spec import ModelSpec
+from .spec import HUB_ID, ModelSpec
 
 
 def text_config(config: Any) -> Any:
@@ -62,6 +62,11 @@ def source_path(spec: ModelSpec, progress: Optional[Progress]) -> tuple[str, dic
         if not path.is_file():
             raise ModelLoadError(f"GGUF file '{spec.source}' does not exist.")
         return str(path.parent), {"gguf_file": path.name, "local_files_only": True}
+    if spec.origin == "hub" and not HUB_ID.match(spec.source):
+        raise ModelLoadError(
+            f"'{spec.source}' is neither 'default', an existing local path, a .gguf file, "
+            "nor a Hugging Face hub id like 'google/gemma-2-2b'."
+        )
     return local_or_hub(spec, "google/gemma-2-2b")
 
 
@@ -175,10 +180,10 @@ def _remote_handle(spec: ModelSpec, progress: Optional[Progress]) -> Handle:
     from nnsight.modeling.transformers import TransformersModel
     from transformers import AutoModelForCausalLM
 
-    if spec.origin in ("default", "gguf"):
+    if spec.origin != "hub":
         raise ModelLoadError(
-            "NDIF runs models by Hugging Face hub id; the embedded default model and .gguf files "
-            "are not hosted there: give --model with a hub id NDIF hosts (e.g. "
+            "NDIF runs models by Hugging Face hub id; the embedded default model, local folders "
+            "and .gguf files are not hosted there: give --model with a hub id NDIF hosts (e.g. "
             "meta-llama/Llama-3.1-8B), or run with --remote off/local."
         )
     start = time.perf_counter()
@@ -193,11 +198,12 @@ def _remote_handle(spec: ModelSpec, progress: Optional[Progress]) -> Handle:
     report(progress, 0.5, "Building the model skeleton (no weights: they stay on the server)")
     try:
         nn = TransformersModel(src, tokenizer=tokenizer, task="text-generation",
-                               rename=rename_map(layout), trust_remote_code=spec.trust_remote_code)
+                               rename=rename_map(layout), trust_remote_code=spec.trust_remote_code,
+                               **extra)
     except Exception as exc:
         raise ModelLoadError(f"Could not build '{spec.source}' for a remote run: {first_line(exc)}") from exc
     module = nn._module
-    dtype = str(getattr(text_config(config), "torch_dtype", None) or getattr(config, "dtype", "auto"))
+    dtype = str(getattr(text_config(config), "dtype", None) or "auto")
     handle = Handle(
         spec=spec, nn=nn, tokenizer=tokenizer,
         card=_card(spec.label, module, layout, config, spec, time.perf_counter() - start,
