@@ -8,7 +8,6 @@ the same call runs on NDIF) and returns tidy DataFrames.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import pandas as pd
@@ -16,7 +15,9 @@ import pandas as pd
 from ..errors import InputError
 from ..lens import lens_at, word_variants
 from ..progress import Progress, scaled
-from ..tokens import encode, token_texts
+from ..tokens import check_text, encode, token_texts
+from .registry import Param, experiment
+from .result import Result, Table, result
 
 if TYPE_CHECKING:
     from ..models import HubModel
@@ -34,33 +35,46 @@ EXAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-@dataclass
-class LensReport:
-    """Tidy results of one logit-lens run."""
-
-    topk: pd.DataFrame  # layer, position, input_token, rank, token, prob, logprob, token_id
-    targets: pd.DataFrame  # layer, position, target, variant, token, logprob, prob, best
-    input_tokens: list[str]
-    num_layers: int
-    raw: bool
-
-    def csv_frame(self) -> pd.DataFrame:
-        """Exactly the documented CSV columns."""
-        return self.topk[CSV_COLUMNS]
-
-    def cells(self) -> pd.DataFrame:
-        """One row per (layer, position): top-1 token and probability plus a top-k summary."""
-        top = self.topk
-        summary = (
-            top.assign(item=top["token"].map(repr) + " " + top["prob"].map("{:.3f}".format))
-            .groupby(["layer", "position"], sort=True)["item"]
-            .agg(" · ".join)
-            .rename("top_k")
-        )
-        first = top[top["rank"] == 1].set_index(["layer", "position"])
-        return first.join(summary).reset_index()
+CELL_COLUMNS = ["layer", "position", "input_token", "token", "prob", "top_k"]
+TARGET_COLUMNS = ["layer", "position", "input_token", "target", "variant", "token", "logprob", "prob", "best"]
 
 
+def lens_cells(topk: pd.DataFrame) -> pd.DataFrame:
+    """One row per (layer, position): top-1 token and probability plus a top-k summary."""
+    summary = (
+        topk.assign(item=topk["token"].map(repr) + " " + topk["prob"].map("{:.3f}".format))
+        .groupby(["layer", "position"], sort=True)["item"]
+        .agg(" · ".join)
+        .rename("top_k")
+    )
+    first = topk[topk["rank"] == 1].set_index(["layer", "position"])
+    return first.join(summary).reset_index()
+
+
+def _check_inputs(values: dict) -> tuple[dict, list[str]]:
+    """Fail fast (before any model load) on empty or oversized text."""
+    check_text(values["text"])
+    return {"text": values["text"], "top_k": values["top_k"], "targets": tuple(values.get("targets") or ()),
+            "raw": bool(values.get("raw"))}, []
+
+
+@experiment(
+    name="lens",
+    summary="logit lens over every layer and position of a text",
+    description="Logit lens: top-k next-token readings of every layer (0 = embeddings .. L = last "
+                "block) at every position. Writes the columns layer,position,input_token,rank,token,"
+                "prob; with --targets also <out>_targets.csv.",
+    page="logit_lens",
+    tables=(Table("topk", tuple(CSV_COLUMNS), "top-k lens tokens per layer and position"),
+            Table("cells", tuple(CELL_COLUMNS), "top-1 token per cell with a top-k summary (the heatmap)"),
+            Table("targets", tuple(TARGET_COLUMNS), "log p of each target word's surface forms")),
+    params=(Param("text", "input text", required=True),
+            Param("top_k", "tokens kept per cell", type=int, low=1, high=50),
+            Param("targets", "target words tracked with and without a leading space, comma-separated",
+                  many="comma", metavar="WORD,WORD"),
+            Param("raw", "skip the final norm (the paper's code)", switch=True)),
+    prepare=_check_inputs,
+)
 def logit_lens(
     model: "HubModel",
     text: str,
@@ -68,7 +82,7 @@ def logit_lens(
     targets: Sequence[str] = (),
     raw: bool = False,
     progress: Optional[Progress] = None,
-) -> LensReport:
+) -> Result:
     """Logit lens over every layer (0 = embeddings .. L = last block) and position of `text`.
 
     `raw=True` skips the final norm (how the paper's code reads hidden states); `targets` are
@@ -110,12 +124,13 @@ def logit_lens(
                 rows.append((layer, pos, inputs[pos], rank + 1, vocab_text[tid], math.exp(lp), lp, tid))
     topk = pd.DataFrame(rows, columns=CSV_COLUMNS + ["logprob", "token_id"])
     targets_df = _targets_frame(out.target_logprobs, variants, tok, inputs)
-    return LensReport(topk=topk, targets=targets_df, input_tokens=inputs, num_layers=model.num_layers, raw=raw)
+    return result("lens", {"topk": topk, "cells": lens_cells(topk), "targets": targets_df},
+                  input_tokens=inputs, num_layers=model.num_layers, raw=raw)
 
 
 def _targets_frame(tgt: Any, variants: list[tuple[str, str, int]], tok: Any, inputs: list[str]) -> pd.DataFrame:
     """Long table of target log-probs; `best` marks the winning surface form per cell."""
-    cols = ["layer", "position", "input_token", "target", "variant", "token", "logprob", "prob", "best"]
+    cols = TARGET_COLUMNS
     if not variants:
         return pd.DataFrame(columns=cols)
     n_layers, n_pos, _ = tgt.shape
