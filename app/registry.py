@@ -49,7 +49,7 @@ EXPERIMENT_PAGES: list[PageInfo] = [
         "trajectories through the number-word plane, and the +1 intervention with sweeps.",
     ),
     PageInfo(
-        "code.py",
+        "code_anchors.py",
         "Code",
         ":material/code:",
         "code",

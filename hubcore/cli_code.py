@@ -12,7 +12,7 @@ from .cli import (_add_model_args, _check_out, _load, _note, _note_skipped, _rea
 
 
 def cmd_code(args: argparse.Namespace) -> int:
-    from .code_parsing import load_user_code
+    from .text.python_source import load_user_code
     from .experiments import code as cx
 
     _check_out(args.out)

@@ -1,6 +1,6 @@
 """`python -m hubcore steer` and `python -m hubcore sweep`: ActAdd from the command line.
 
-Both call `hubcore.experiments.steering.steer`, the function behind the Steering page.
+Both call `hubcore.experiments.actadd.steer`, the function behind the Steering page.
 `steer` is one setting (one pair, layer, coefficient); `sweep` is a grid of pairs x layers x
 coefficients over a prompt set, written as generations plus a `<out>_summary.csv` table.
 """
@@ -79,7 +79,7 @@ def _prompts(args: argparse.Namespace) -> list[str]:
 
 
 def _settings(args: argparse.Namespace, prompts: list[str]) -> dict[str, Any]:
-    from .experiments.steering import Generation, detect_language
+    from .experiments.actadd import Generation, detect_language
 
     if args.seeds < 1 or args.seeds > 100:
         raise HubError("--seeds must be between 1 and 100.")
@@ -99,7 +99,7 @@ def _ordered(rows: Any) -> Any:
 
 
 def cmd_steer(args: argparse.Namespace) -> int:
-    from .experiments.steering import Pair, steer
+    from .experiments.actadd import Pair, steer
 
     _check_out(args.out)
     prompts = _prompts(args)
@@ -116,13 +116,13 @@ def cmd_steer(args: argparse.Namespace) -> int:
 
 
 def _default_layer(model: Any) -> int:
-    from .experiments.steering import default_layer
+    from .experiments.actadd import default_layer
 
     return default_layer(model)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .experiments.steering import Pair, best_setting, preset, steer
+    from .experiments.actadd import Pair, best_setting, preset, steer
 
     _check_out(args.out)
     prompts = _prompts(args)

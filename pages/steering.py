@@ -6,8 +6,8 @@ import streamlit as st
 from app.charts import export_buttons, layer_lines
 from app.widgets import current_spec, require_model, run_experiment, run_requested, upload_texts, user_errors
 from hubcore.data.steering_prompts import PROMPT_SETS, prompt_set
-from hubcore.experiments import steering as S
-from hubcore.sentiment import accuracy_table, scorer_info
+from hubcore.experiments import actadd as S
+from hubcore.scoring.sentiment import accuracy_table, scorer_info
 
 LANGS = {"es": "Spanish", "zh": "Chinese", "en": "English"}
 SET_FOR = {"es": "es-prefixes", "zh": "zh-reviews", "en": "en-prefixes"}

@@ -35,7 +35,7 @@ def main() -> None:
     import torch
 
     from hubcore.data.steering_prompts import prompt_set
-    from hubcore.experiments.steering import Generation, best_setting, preset, steer
+    from hubcore.experiments.actadd import Generation, best_setting, preset, steer
     from hubcore.models import ModelSpec, get_model
 
     ap = argparse.ArgumentParser()

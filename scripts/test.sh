@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Install everything the tests need (Python packages, Debian Chromium, CJK fonts, offline data) and
-# run them.
+# Set up .venv with everything the tests need (Python packages, Debian Chromium, fonts, offline
+# data, the converted embedded models), then run the whole suite.
 # Extra arguments go to pytest, e.g. -m "not browser" or -k lens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-data.sh
-python3 -m pip install -q -r requirements-dev.txt
-python3 -m hubcore prepare
-exec python3 -m pytest "$@"
+bash scripts/setup.sh dev
+exec .venv/bin/python -m pytest "$@"

@@ -14,7 +14,7 @@ import torch
 
 from hubcore import steering as S
 from hubcore.errors import InputError
-from hubcore.experiments import steering as E
+from hubcore.experiments import actadd as E
 import hubcore.models.intrace as intrace
 from hubcore.steering import Intervention
 

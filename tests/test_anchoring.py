@@ -7,17 +7,9 @@ import pytest
 import torch
 
 from hubcore.stats import bootstrap_ci
-from hubcore.anchoring import (
-    SKIP_REASONS,
-    clean_gloss,
-    cedict_glosses,
-    find_items,
-    load_cedict,
-    parse_cedict,
-    parse_cedict_line,
-    segment,
-    token_span,
-)
+from hubcore.data.cedict import cedict_glosses, clean_gloss, load_cedict, parse_cedict, parse_cedict_line
+from hubcore.text.alignment import SKIP_REASONS, find_items, token_span
+from hubcore.text.segment import segment
 from hubcore.errors import InputError
 from hubcore.experiments.anchoring import CURVE_COLUMNS, anchoring
 from hubcore.tokens import Encoded, encode, pad_left

@@ -141,7 +141,7 @@ def test_semantics_page_runs(default_model):
     assert any("Run thematic roles" in i.value for i in at.info)
 
 
-CODE = str(ROOT / "pages" / "code.py")
+CODE = str(ROOT / "pages" / "code_anchors.py")
 
 
 @pytest.mark.default_model

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hubcore.code_parsing import (
+from hubcore.text.python_source import (
     MAX_SOURCE_BYTES,
     Program,
     call_arguments,

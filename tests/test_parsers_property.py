@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from hubcore.anchoring import parse_cedict_line
-from hubcore.code_parsing import (Program, call_arguments, humaneval_programs, list_commas,
+from hubcore.data.cedict import parse_cedict_line
+from hubcore.text.python_source import (Program, call_arguments, humaneval_programs, list_commas,
                                   load_user_code, parse_programs, single_arg_range_calls,
                                   string_list_commas)
 from hubcore.data.uploads import _looks_like_header, decode_upload, parse_pairs, parse_texts

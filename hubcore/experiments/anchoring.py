@@ -4,7 +4,7 @@ At every position of non-English text whose next token is a dictionary word, the
 reads, layer by layer, log p(English translation's token) and log p(actual next token). The
 semantic-hub claim is that intermediate layers lean towards English (the "anchor" language)
 before the output returns to the input language. Which positions and tokens are used is decided
-in `hubcore.anchoring` (and returned in `.items`, so the page can show them).
+in `hubcore.text.alignment` (and returned in `.items`, so the page can show them).
 
 The lens runs inside the trace at the prediction positions only (all layers, batched) and keeps
 only each position's two token ids: never a [layers x positions x vocab] tensor, and a remote run
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..anchoring import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items, is_chinese
+from ..text.alignment import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items
+from ..text.segment import is_chinese
 from ..stats import bootstrap_ci
 from ..errors import InputError
 from ..lens import lens_at
@@ -40,7 +41,7 @@ class AnchoringReport:
     """Tidy results of one anchoring run."""
 
     curves: pd.DataFrame  # layer, target (english|next), mean_logprob, ci_low, ci_high, n
-    items: pd.DataFrame  # one row per used position (see hubcore.anchoring.AnchorItem)
+    items: pd.DataFrame  # one row per used position (see hubcore.text.alignment.AnchorItem)
     skipped: dict[str, int]  # words not used, by reason
     difference: pd.DataFrame  # layer, mean_diff (english - next), ci_low, ci_high, frac, n
     item_logprobs: pd.DataFrame  # item, layer, english_logprob, next_logprob, top1_token

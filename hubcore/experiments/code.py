@@ -13,7 +13,7 @@
 - `lens_strip` (Fig. 7): the top lens token of one layer above every token of a code snippet.
 
 Programs default to HumanEval (prompt + canonical solution), or come from
-`hubcore.code_parsing.load_user_code`. Code is only parsed (ast / tokenize), never executed.
+`hubcore.text.python_source.load_user_code`. Code is only parsed (ast / tokenize), never executed.
 Bad snippets and unusable positions are skipped and counted by reason in `.skipped`.
 """
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from ..code_parsing import (
+from ..text.python_source import (
     GENERIC_ROLES,
     ParsedProgram,
     Program,
@@ -365,7 +365,7 @@ def semantic_roles(
 
     Skipped and counted (appendix A.2): unknown callees and builtins without a signature,
     starred arguments, generic roles (`obj`, `x`, `args`, `self`, `iterable`, one-letter names,
-    see `code_parsing.GENERIC_ROLES`), arguments spelled like their role, roles whose token is
+    see `python_source.GENERIC_ROLES`), arguments spelled like their role, roles whose token is
     the argument's token, and delimiters merged with neighbours (the "(" / "," is not a token
     end, or the next token does not begin the argument, e.g. a lone space before a digit).
     `include_doctests`: also the calls on `>>> ` lines of docstrings, bound to the program's own

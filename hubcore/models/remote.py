@@ -142,13 +142,42 @@ class Traffic:
 TRAFFIC = Traffic()
 
 
+IN_TRACE_MODULES = ["hubcore.models.intrace"]  # code called inside trace bodies, shipped by value
+
+
 def _register_in_trace_code() -> None:
     """Ship the trace-body helpers by value: the server has none of this project installed."""
+    import importlib
+
     import nnsight
 
-    from . import intrace
+    for name in IN_TRACE_MODULES:
+        nnsight.register(importlib.import_module(name))
 
-    nnsight.register(intrace)
+
+@contextlib.contextmanager
+def _project_unimportable() -> Iterator[None]:
+    """While deserialising a dry run, also hide import hooks that could still find this project
+    (an editable install's finder), so anything not shipped by value fails as on a server."""
+    import sys
+
+    hidden = []
+    for finder in list(sys.meta_path):
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None or type(finder).__module__ == "importlib._bootstrap_external":
+            continue
+        try:
+            found = find_spec("hubcore", None)
+        except Exception:
+            found = None
+        if found is not None:
+            hidden.append(finder)
+            sys.meta_path.remove(finder)
+    try:
+        yield
+    finally:
+        for finder in hidden:
+            sys.meta_path.append(finder)
 
 
 # ------------------------------------------------------------------------------- backends
@@ -172,7 +201,8 @@ def dry_run_backend(nn: Any) -> Any:
             kept_line = linecache.cache.get(filename)
             hidden = self._hide_local_modules()
             try:
-                restored = RequestModel.deserialize(blob, persistent, compress=False)
+                with _project_unimportable():
+                    restored = RequestModel.deserialize(blob, persistent, compress=False)
             finally:
                 self._restore(hidden)
                 if kept_line is not None:

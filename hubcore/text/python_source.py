@@ -26,7 +26,7 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
-from .errors import InputError
+from ..errors import InputError
 
 MAX_SOURCE_BYTES = 1_000_000  # larger snippets are skipped ("too_large")
 

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app.charts import export_buttons, layer_lines, token_strip
 from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
-from hubcore.code_parsing import load_user_code
+from hubcore.text.python_source import load_user_code
 from hubcore.experiments.code import (RESIDUAL_STRENGTHS, lens_strip, list_literals, range_steer,
                                       semantic_roles)
 from hubcore.errors import HubError

@@ -1,0 +1,1 @@
+"""Scoring generated text: sentiment per language, fluency (perplexity), relevance, language match."""

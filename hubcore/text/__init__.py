@@ -1,0 +1,1 @@
+"""Text tools: word segmentation, word/token alignment (anchoring), Python source parsing."""
