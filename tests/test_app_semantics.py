@@ -1,0 +1,33 @@
+"""AppTest: the Formal semantics page."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.registry import EXPERIMENT_PAGES, ROOT
+
+MAIN = str(ROOT / "app" / "main.py")
+
+
+pytestmark = pytest.mark.usefixtures("fresh_streamlit")
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=30)
+    return at
+
+
+SEM = str(ROOT / "pages" / "semantics.py")
+
+
+@pytest.mark.default_model
+def test_semantics_page_runs(default_model):
+    at = _app().run()
+    at.switch_page(SEM)
+    at.session_state["sem_n"] = 20
+    at.run(timeout=300)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("vega_lite_chart")) == 1
+    assert any("Run thematic roles" in i.value for i in at.info)
