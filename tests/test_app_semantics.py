@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.registry import EXPERIMENT_PAGES, ROOT
+from app.registry import ROOT
 
 MAIN = str(ROOT / "app" / "main.py")
 
