@@ -16,11 +16,13 @@ pytestmark = pytest.mark.usefixtures("fresh_streamlit")
 
 def test_audio_page_transcribes_and_runs_audio_vs_label(monkeypatch):
     import hubcore.models as models
+    import hubcore.models.text as text
 
     def _no_lm(*_a, **_k):
         raise AssertionError("the Audio page must not load the text LM")
 
     monkeypatch.setattr(models, "load_model", _no_lm)
+    monkeypatch.setattr(text, "load_text_model", _no_lm)  # the registry's loader for kind "text"
     at = AppTest.from_file(MAIN, default_timeout=30).run()
     at.switch_page(PAGE).run(timeout=180)
     assert not at.exception, at.exception

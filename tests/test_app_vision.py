@@ -20,12 +20,14 @@ def _no_env_model(monkeypatch, fresh_streamlit):
 
 def test_bring_a_model_panel_without_a_model(monkeypatch):
     import hubcore.models as models
-    import hubcore.vision.models as vmodels
+    import hubcore.models.registry as registry
+    import hubcore.models.vision as vmodels
 
     def _no_load(*_a, **_k):
         raise AssertionError("the panel must not load any model")
 
     monkeypatch.setattr(models, "load_model", _no_load)
+    monkeypatch.setattr(registry, "load_model", _no_load)  # every kind loads through the registry
     monkeypatch.setattr(vmodels, "load_vision_model", _no_load)
     at = AppTest.from_file(MAIN, default_timeout=30).run()
     at.switch_page(VISION).run()

@@ -21,16 +21,15 @@ import pandas as pd
 
 from ..text.alignment import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items
 from ..text.segment import is_chinese
-from ..stats import bootstrap_ci
 from ..errors import InputError
 from ..lens import lens_at
 from ..progress import Progress, report, scaled
 from ..tokens import encode, token_texts
+from .items_lens import CURVE_COLUMNS, difference_curve, item_layer_table, layer_curves
 
 if TYPE_CHECKING:
     from ..models import HubModel
 
-CURVE_COLUMNS = ["layer", "target", "mean_logprob", "ci_low", "ci_high", "n"]
 DIFF_COLUMNS = ["layer", "mean_diff", "ci_low", "ci_high", "frac_english_higher", "n"]
 TARGETS = ("english", "next")
 MAX_TEXTS = 5000
@@ -124,7 +123,6 @@ def anchoring(
     flat = [k for r in order for k in r]  # item index of each lens column
     n_items = len(items)
     layers_read = list(out.layers)
-    n_layers = len(layers_read)
     back = torch.empty(n_items, dtype=torch.long)
     back[torch.tensor(flat)] = torch.arange(n_items)
     own_lp = out.own[:, back].numpy()  # [n_layers, n_items, 2]
@@ -140,31 +138,13 @@ def anchoring(
         unit = "positions"
         notes.append("Only one text has usable positions: the CI resamples positions.")
     groups = text_ids if unit == "texts" else np.arange(n_items)
-    both = np.concatenate([eng, nxt, eng - nxt, (eng > nxt).astype(np.float32)], axis=1)
-    mean, low, high = bootstrap_ci(both, groups, n_boot=n_boot, seed=seed)
     layers = layers_read
-    curve_rows = []
-    for t, target in enumerate(TARGETS):
-        for j, layer in enumerate(layers):
-            c = t * n_layers + j
-            curve_rows.append((layer, target, mean[c], low[c], high[c], n_items))
-    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS)
-    d0, f0 = 2 * n_layers, 3 * n_layers
-    difference = pd.DataFrame(
-        [(layer, mean[d0 + j], low[d0 + j], high[d0 + j], mean[f0 + j], n_items)
-         for j, layer in enumerate(layers)],
-        columns=DIFF_COLUMNS,
-    )
+    curves = layer_curves({"english": eng, "next": nxt}, groups, layers, n_boot, seed)
+    difference = difference_curve(eng, nxt, groups, layers, n_boot, seed, frac="frac_english_higher")
     items_df = pd.DataFrame([it.as_dict() for it in items], columns=ITEM_COLUMNS)
-    uniq = sorted(set(top1.flatten().tolist()))
-    names = dict(zip(uniq, token_texts(tok, uniq)))
-    item_logprobs = pd.DataFrame({
-        "item": np.repeat(np.arange(n_items), n_layers),
-        "layer": np.tile(np.array(layers), n_items),
-        "english_logprob": eng.reshape(-1),
-        "next_logprob": nxt.reshape(-1),
-        "top1_token": [names[i] for i in top1.reshape(-1).tolist()],
-    })
+    item_logprobs = item_layer_table({"english": eng, "next": nxt}, top1, layers,
+                                     lambda i: token_texts(tok, [i])[0],
+                                     names={"english": "english_logprob", "next": "next_logprob"})
     report(progress, 1.0, f"Done: {n_items} positions")
     return AnchoringReport(
         curves=curves,

@@ -43,12 +43,11 @@ from ..progress import Progress, report, scaled
 from ..stats import bootstrap_ci
 from ..tokens import Encoded, check_text, encode, token_texts
 from ..trace import capture_encoded
+from .items_lens import CURVE_COLUMNS, difference_curve, item_layer_table, layer_curves
 
 if TYPE_CHECKING:
     from ..models import HubModel
 
-CURVE_COLUMNS = ["layer", "target", "mean_logprob", "ci_low", "ci_high", "n"]
-DIFF_COLUMNS = ["layer", "mean_diff", "ci_low", "ci_high", "frac_positive", "n"]
 LIST_TARGETS = ("and", "or", "not", "next")
 ROLE_TARGETS = ("role", "argument")
 MAX_PROGRAMS = 2000
@@ -209,21 +208,11 @@ def _assemble(
 ) -> CodeLensReport:
     values, top1, winner = _lens_items(model, prep, items, targets, raw, progress)
     n_layers = top1.shape[1]
+    layers = list(range(n_layers))
     groups = np.array([it.program for it in items])
-    rows = []
-    for t in targets:
-        mean, lo, hi = bootstrap_ci(values[t], groups, n_boot=n_boot, seed=seed)
-        rows += [(layer, t, float(mean[layer]), float(lo[layer]), float(hi[layer]), len(items))
-                 for layer in range(n_layers)]
-    curves = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    curves = layer_curves({t: values[t] for t in targets}, groups, layers, n_boot, seed)
     a, b = targets[0], targets[1]
-    diff = values[a] - values[b]
-    mean, lo, hi = bootstrap_ci(diff, groups, n_boot=n_boot, seed=seed)
-    difference = pd.DataFrame(
-        [(layer, float(mean[layer]), float(lo[layer]), float(hi[layer]),
-          float((diff[:, layer] > 0).mean()), len(items)) for layer in range(n_layers)],
-        columns=DIFF_COLUMNS,
-    )
+    difference = difference_curve(values[a], values[b], groups, layers, n_boot, seed)
     difference.attrs["contrast"] = f"{a} - {b}"
     tok = model.tokenizer
     decoded: dict[int, str] = {}
@@ -233,11 +222,7 @@ def _assemble(
             decoded[i] = tok.decode([int(i)], clean_up_tokenization_spaces=False)
         return decoded[i]
 
-    lp = {"item": np.repeat(np.arange(len(items)), n_layers), "layer": np.tile(np.arange(n_layers), len(items))}
-    for t in targets:
-        lp[t] = values[t].reshape(-1)
-    lp["top1_token"] = [dec(i) for i in top1.reshape(-1)]
-    item_logprobs = pd.DataFrame(lp)
+    item_logprobs = item_layer_table({t: values[t] for t in targets}, top1, layers, dec)
     wins: dict[tuple[str, str, str], int] = {}
     for t in targets:
         for k, it in enumerate(items):
