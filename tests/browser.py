@@ -131,3 +131,9 @@ def download_until(page, changed, scope=None, index: int = 0, tries: int = 60, *
             return df
         page.wait_for_timeout(2000)
     raise AssertionError(f"the CSV download never changed; last one:\n{df}")
+
+
+def wait_chart(page, timeout: float = 300_000, scope=None) -> None:
+    root = scope if scope is not None else page
+    root.locator(CHART).first.locator("canvas, svg").first.wait_for(timeout=timeout)
+    assert page.locator(EXCEPTION).count() == 0
