@@ -38,7 +38,7 @@ def tiny(tiny_model):
 @pytest.fixture
 def cli_tiny(tiny, monkeypatch):
     """`hubcore.cli.main` with the model load replaced by the tiny random Gemma-3."""
-    monkeypatch.setattr(cli, "_load", lambda args: tiny)
+    monkeypatch.setattr(cli, "_load", lambda args, kind="text": tiny)
     return cli.main
 
 

@@ -158,7 +158,7 @@ def cli_on_tiny(tiny_model, monkeypatch):
     import hubcore.cli as cli
 
     model = tiny_model("gemma3_text")
-    monkeypatch.setattr(cli, "_load", lambda args: model)
+    monkeypatch.setattr(cli, "_load", lambda args, kind="text": model)
     return cli.main, model
 
 

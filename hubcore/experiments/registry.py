@@ -75,7 +75,7 @@ class Param:
         for v in values:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if self.low is not None and v < self.low or self.high is not None and v > self.high:
-                    raise InputError(f"{self.cli_flag} must lie in {self.low:g}..{self.high:g}, got {v:g}.")
+                    raise InputError(f"{self.cli_flag.lstrip('-')} must lie in {self.low:g}..{self.high:g}, got {v:g}.")
         return value
 
 

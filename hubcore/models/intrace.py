@@ -97,34 +97,37 @@ def lens_reduce(nn: Any, h: Any, top_k: int, target_ids: Any, mix: Any, apply_no
             torch.cat(mix_out) if mix_out else None, torch.cat(own_out) if own_out else None]
 
 
-def apply_edit(h: Any, mask: Any, vec: Any, kind: str, norm_preserving: bool) -> Any:
-    """`h` with an intervention at the masked positions, as a new tensor (never in place).
+def apply_edit(h: Any, rows: Any, cols: Any, table: Any, which: Any, scale: Any, kind: str,
+               norm_preserving: bool) -> Any:
+    """`h` `[B, T, d]` with an intervention applied, as a new tensor (never in place).
 
-    `mask` `[B, T, 1]` bool; `vec` `[B, 1, d]` or `[B, T, d]`, already scaled by its coefficient.
+    Edit n adds `scale[n] * table[which[n]]` to the state at (`rows[n]`, `cols[n]`) (or, for
+    "replace", writes it there); with `norm_preserving` each edited state keeps its old norm.
+    The arithmetic is float32 whatever the model's dtype, then cast back.
     """
-    hf = h.to(torch.float32)
-    vec, mask = vec.to(h.device), mask.to(h.device)  # layers may sit on other GPUs
-    new = hf + vec if kind == "add" else vec.expand_as(hf)
+    dev = h.device
+    rows, cols = rows.to(dev), cols.to(dev)
+    out = h.to(torch.float32).clone()  # layers may sit on other GPUs; never edit in place
+    old = out[rows, cols]
+    vec = table.to(dev)[which.to(dev)] * scale.to(dev)[:, None]
+    new = old + vec if kind == "add" else vec
     if norm_preserving:
-        old_norm = hf.norm(dim=-1, keepdim=True)
-        new_norm = new.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        new = new * (old_norm / new_norm)
-    return torch.where(mask, new, hf).to(h.dtype)
+        new = new * (old.norm(dim=-1, keepdim=True) / new.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+    out[rows, cols] = new
+    return out.to(h.dtype)
 
 
-def edit_layers(nn: Any, edits: Sequence[tuple[int, Any, Any, str, bool]], save_layers: Sequence[int],
+def edit_layers(nn: Any, edits: Sequence[tuple[Any, ...]], save_layers: Sequence[int],
                 stop_after: bool) -> list[Any]:
-    """Apply `edits` (layer, mask, vec, kind, norm_preserving) in layer order inside a trace.
-
-    Returns the states of `save_layers` (after that layer's edits) in layer order.
-    """
+    """Apply `edits` (layer, rows, cols, table, which, scale, kind, norm_preserving) in layer
+    order inside a trace. Returns the states of `save_layers` (after that layer's edits)."""
     saved: list[Any] = []
     touched = sorted(set(e[0] for e in edits) | set(save_layers))
     for layer in touched:
         h = residual(nn, layer)
         mine = [e for e in edits if e[0] == layer]
-        for _, mask, vec, kind, keep_norm in mine:
-            h = apply_edit(h, mask, vec, kind, keep_norm)
+        for edit in mine:
+            h = apply_edit(h, *edit[1:])
         if mine:
             set_residual(nn, layer, h)
         if layer in save_layers:

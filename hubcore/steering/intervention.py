@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace as dc_replace
 from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence, Union
 
 from ..errors import InputError
-from ..models.intrace import edit_layers
+from ..models.intrace import apply_edit, edit_layers
 from ..tokens import Encoded, encode, model_inputs
 
 if TYPE_CHECKING:
@@ -102,18 +102,27 @@ def per_row_positions(pos: Any) -> bool:
 
 @dataclass
 class Resolved:
-    """An intervention as tensors for one padded batch: mask [B, T, 1], vector [B, 1, d] (one
-    per row) or [B, T, d] (per position, zero where not steered), scaled by the coefficients."""
+    """An intervention as compact tensors for one padded batch, ready to ship to a trace:
+    edit n sits at (`rows[n]`, `cols[n]`) and adds (or writes) `scale[n] * table[which[n]]`.
+    Only distinct vectors travel (a sweep of 80 rows with one steering pair ships k vectors)."""
 
     layer: int
-    mask: Any
-    vec: Any
+    rows: Any  # long [n]
+    cols: Any  # long [n]
+    table: Any  # float32 [U, d], distinct unscaled vectors
+    which: Any  # long [n]
+    scale: Any  # float32 [n]
     kind: str
     norm_preserving: bool
 
-    def as_edit(self) -> tuple[int, Any, Any, str, bool]:
+    def as_edit(self) -> tuple[Any, ...]:
         """The plain tuple `models.intrace.edit_layers` takes inside a trace."""
-        return (self.layer, self.mask, self.vec, self.kind, self.norm_preserving)
+        return (self.layer, self.rows, self.cols, self.table, self.which, self.scale, self.kind,
+                self.norm_preserving)
+
+    def apply(self, h: Any) -> Any:
+        """The edit applied to local states `h` `[B, T, d]` (resume-from-layer grids)."""
+        return apply_edit(h, *self.as_edit()[1:])
 
 
 def resolve(iv: Intervention, lengths: Sequence[int], width: int, model: "Handle") -> Resolved:
@@ -133,7 +142,6 @@ def resolve(iv: Intervention, lengths: Sequence[int], width: int, model: "Handle
     coefs = [float(iv.coefs)] * batch if is_scalar(iv.coefs) else as_list(iv.coefs)
     if len(coefs) != batch:
         raise InputError(f"Give one coefficient, or one per row ({batch}), not {len(coefs)}.")
-    scale = torch.tensor(coefs, dtype=torch.float32)
     vec = torch.as_tensor(iv.vectors).detach().to(device="cpu", dtype=torch.float32)
     pos = positions_list(iv.positions)
     if iv.per_position:
@@ -146,7 +154,6 @@ def resolve(iv: Intervention, lengths: Sequence[int], width: int, model: "Handle
                 f"Per-position vectors must be [{len(pos)}, {d}] or [{batch}, {len(pos)}, {d}], "
                 f"got {tuple(vec.shape)}."
             )
-        vec = vec * scale[:, None, None]
     else:
         if vec.dim() == 1:
             vec = vec.unsqueeze(0).expand(batch, -1)
@@ -154,20 +161,20 @@ def resolve(iv: Intervention, lengths: Sequence[int], width: int, model: "Handle
             raise InputError(
                 f"Steering vectors must be [{d}] or [{batch}, {d}] for this batch, got {tuple(vec.shape)}."
             )
-        vec = (vec * scale[:, None]).unsqueeze(1)
-
-    mask = torch.zeros(batch, width, dtype=torch.bool)
-    full = torch.zeros(batch, width, d) if iv.per_position else None
     if per_row_positions(pos) and len(pos) != batch:
         raise InputError(f"Give one list of positions per row ({batch}), not {len(pos)}.")
+    rows: list[int] = []
+    cols: list[int] = []
+    picks: list[Any] = []  # the unscaled vector of each edit
+    scale: list[float] = []
     for row, n in enumerate(lengths):
         pad = width - n
         if pos is None:
-            cols = list(range(pad, width))
+            idx_cols = list(range(pad, width))
         elif isinstance(pos, str):
             if pos != "last":
                 raise InputError(f"Unknown positions '{pos}': use 'last', token indices or None.")
-            cols = [width - 1]
+            idx_cols = [width - 1]
         else:
             idx = pos[row] if per_row_positions(pos) else pos
             if not idx:
@@ -175,15 +182,19 @@ def resolve(iv: Intervention, lengths: Sequence[int], width: int, model: "Handle
             norm = [int(i) + n if int(i) < 0 else int(i) for i in idx]  # type: ignore[union-attr]
             if any(i < 0 or i >= n for i in norm):
                 raise InputError(f"Intervention position out of range for a prompt of {n} tokens.")
-            if full is not None and len(set(norm)) != len(norm):
+            if iv.per_position and len(set(norm)) != len(norm):
                 raise InputError("Per-position vectors need distinct positions.")
-            cols = [pad + i for i in norm]
-        mask[row, cols] = True
-        if full is not None:
-            full[row, cols] = vec[row]
-    if full is not None:
-        vec = full
-    return Resolved(layer=layer, mask=mask.unsqueeze(-1), vec=vec, kind=iv.kind,
+            idx_cols = [pad + i for i in norm]
+        for j, col in enumerate(dict.fromkeys(idx_cols) if not iv.per_position else idx_cols):
+            rows.append(row)
+            cols.append(col)
+            picks.append(vec[row, j] if iv.per_position else vec[row])
+            scale.append(coefs[row])
+    stacked = torch.stack(picks) if picks else torch.zeros(0, d)
+    table, which = torch.unique(stacked, dim=0, return_inverse=True)
+    return Resolved(layer=layer, rows=torch.tensor(rows, dtype=torch.long),
+                    cols=torch.tensor(cols, dtype=torch.long), table=table, which=which.long(),
+                    scale=torch.tensor(scale, dtype=torch.float32), kind=iv.kind,
                     norm_preserving=bool(iv.norm_preserving))
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 
 from ..errors import InputError
-from ..models.intrace import apply_edit, residual, skip_blocks
+from ..models.intrace import residual, skip_blocks
 from ..oom import run_halving
 from ..progress import Progress, report
 from ..tokens import encode, model_inputs
@@ -198,7 +198,7 @@ def _all_positions_grid(model, encoded, vec, layers, coefs, positions, kind, nor
         layer = layers[li]
         iv = _grid_intervention(layer, vec, [coefs[c] for c in chunk], n, positions, kind, norm_preserving)
         r = resolve(iv, lengths * len(chunk), width, model)
-        edited = apply_edit(states[layer].repeat(len(chunk), 1, 1), r.mask, r.vec, r.kind, r.norm_preserving)
+        edited = r.apply(states[layer].repeat(len(chunk), 1, 1))
         batch = {k: v.repeat(len(chunk), 1) for k, v in inputs.items()}
         logits = _resumed_logits(model, batch, layer, edited, {"use_cache": False})
         got = reduce(logits.to(torch.float32)).cpu()
@@ -253,7 +253,7 @@ def _last_token_grid(model, encoded, vec, layers, coefs, positions, kind, norm_p
             inputs["position_ids"] = prefix_pos[rows][:, -1:] + 1
         iv = _grid_intervention(layer, vec, [coefs[c] for c in chunk], n, "last", kind, norm_preserving)
         r = resolve(iv, [1] * len(rows), 1, model)
-        edited = apply_edit(states[layer].repeat(len(chunk), 1, 1), r.mask, r.vec, r.kind, r.norm_preserving)
+        edited = r.apply(states[layer].repeat(len(chunk), 1, 1))
         logits = _resumed_logits(model, inputs, layer, edited,
                                  {"use_cache": True, "past_key_values": cells_cache})
         got = reduce(logits.to(torch.float32)).cpu()
