@@ -3,7 +3,8 @@
 The readout reproduces exactly what the model does after its last block: final norm, LM head
 (with its bias), and any logit transformation the architecture applies (Gemma 2's final
 soft-capping, Cohere's logit scale, Granite's logit divisor). So at the last layer the lens *is*
-the model's next-token distribution; `lens_self_check` verifies that on every model at load time.
+the model's next-token distribution; `models.readout.lens_self_check` verifies that on every
+model at load time.
 
 `lens_at` runs the lens inside the trace (`models.intrace.lens_reduce`): each layer's states at
 the wanted positions are projected in position chunks and reduced to top-k, target log-probs
@@ -18,14 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from .errors import InputError
-from .models.intrace import lens_logits, lens_reduce, residual
+from .models.intrace import lens_reduce, residual
 from .oom import run_halving
 from .progress import Progress, report
 from .tokens import Encoded, model_inputs, plan_batches
 from .trace import DEFAULT_TOKEN_BUDGET, PositionSpec, batch_index, check_layers, positions_for
 
 if TYPE_CHECKING:
-    from .models import Handle
+    from .models.handle import Handle
 
 CHUNK_ELEMENTS = 16 * 1024 * 1024  # positions x vocab floats projected at once (64 MB in fp32)
 
@@ -184,25 +185,3 @@ def word_variants(tokenizer: Any, word: str) -> list[tuple[str, int]]:
             seen.add(ids[0])
             out.append((variant, int(ids[0])))
     return out
-
-
-def lens_self_check(model: "Handle", probe: str = "The capital of France is Paris. 今天") -> float:
-    """Max |lens at layer L - the model's own log-probs| over a short probe text.
-
-    Runs through `model.trace`, so a remote handle checks the server's model.
-    """
-    import nnsight
-    import torch
-
-    ids = model.tokenizer(probe)["input_ids"]
-    inputs = model_inputs(model, [ids])
-    head_in, softcap, scale = model.readout.trace_args()
-    nn = model.nn
-    top = model.num_layers
-    with model.lock, torch.inference_mode():
-        with model.trace(**inputs):
-            h = residual(nn, top)
-            lens = lens_logits(nn, h[0], True, head_in, softcap, scale).log_softmax(-1)
-            own = nn.output.logits[0].to(torch.float32).log_softmax(-1)
-            diff = nnsight.save((lens - own.to(lens.device)).abs().max().cpu())
-    return float(diff)

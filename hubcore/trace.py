@@ -18,7 +18,7 @@ from .progress import Progress, report
 from .tokens import Encoded, encode, model_inputs, plan_batches
 
 if TYPE_CHECKING:
-    from .models import Handle
+    from .models.handle import Handle
 
 PositionSpec = Union[str, Sequence[Sequence[int]]]  # "last", "all", or indices per text
 DEFAULT_TOKEN_BUDGET = 4096

@@ -6,7 +6,8 @@ shared `Handle` whose `trace(...)` runs locally, as a dry run of the remote path
 
 from .card import ModelCard
 from .families import TESTED_FAMILIES, Layout, resolve_layout
-from .handle import Handle, Readout
+from .handle import Handle
+from .readout import Readout
 from .loading import first_line, load_config, local_or_hub, resolve_device, resolve_dtype
 from .registry import get_model, is_loaded, load_model, loaded_specs, max_loaded_models
 from .remote import REMOTE_HELP, RemoteError, parse_remote

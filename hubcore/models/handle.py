@@ -14,60 +14,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import HubError
 from .card import ModelCard
 from .families import Layout
+from .readout import Readout
 from .remote import backend_for
 from .spec import ModelSpec
-
-
-@dataclass
-class Readout:
-    """The model's output path after the last block: final norm, optional projection, head,
-    and the logit transformation the architecture applies (soft-capping, logit scaling)."""
-
-    norm: Any  # local torch module (meta weights when the model only runs on NDIF)
-    head: Any
-    head_in: Any = None
-    softcap: Optional[float] = None
-    scale: float = 1.0
-
-    @classmethod
-    def from_config(cls, norm: Any, head: Any, config: Any, head_in: Any = None) -> "Readout":
-        config = getattr(config, "text_config", None) or config
-        softcap = getattr(config, "final_logit_softcapping", None)
-        scale = 1.0
-        if getattr(config, "logit_scale", None):  # Cohere multiplies logits
-            scale *= float(config.logit_scale)
-        if getattr(config, "logits_scaling", None):  # Granite divides them
-            scale /= float(config.logits_scaling)
-        return cls(norm=norm, head=head, head_in=head_in, softcap=softcap, scale=scale)
-
-    def trace_args(self) -> tuple[bool, Optional[float], float]:
-        """(has a projection before the head, softcap, scale) for `intrace.lens_logits`."""
-        return self.head_in is not None, self.softcap, self.scale
-
-    def logits(self, hidden: Any, apply_norm: bool = True) -> Any:
-        """Float32 logits of local hidden states `[..., d]` (local weights only)."""
-        import torch
-
-        param = next(self.head.parameters())
-        h = hidden.to(device=param.device, dtype=param.dtype)
-        if apply_norm:
-            h = self.norm(h)
-        if self.head_in is not None:
-            h = self.head_in(h)
-        out = self.head(h).to(torch.float32)
-        if self.scale != 1.0:
-            out = out * self.scale
-        if self.softcap:
-            out = torch.tanh(out / self.softcap) * self.softcap
-        return out
-
-    def logprobs(self, hidden: Any, apply_norm: bool = True) -> Any:
-        return self.logits(hidden, apply_norm).log_softmax(dim=-1)
 
 
 @dataclass(eq=False)

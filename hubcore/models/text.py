@@ -21,7 +21,8 @@ from ..errors import HubError, ModelLoadError, UnsupportedModelError
 from ..progress import Progress, report, scaled
 from .card import ModelCard
 from .families import Layout, fetch, rename_map, resolve_layout
-from .handle import Handle, Readout
+from .handle import Handle
+from .readout import Readout
 from .loading import first_line, load_config, local_or_hub, resolve_device, resolve_dtype, weights_error
 from .remote import describe, environment_rows
 from .spec import HUB_ID, ModelSpec
@@ -168,7 +169,7 @@ def wrap_model(hf_model: Any, tokenizer: Any, spec: Optional[ModelSpec] = None, 
         accepts_position_ids="position_ids" in inspect.signature(hf_model.forward).parameters,
     )
     if check:
-        from ..lens import lens_self_check
+        from .readout import lens_self_check
 
         handle.card.lens_check = lens_self_check(handle)
     return handle
@@ -216,7 +217,7 @@ def _remote_handle(spec: ModelSpec, progress: Optional[Progress]) -> Handle:
     rows, warnings = environment_rows(spec.remote)
     handle.card.environment, handle.card.warnings = rows, warnings
     report(progress, 0.7, "Checking the lens on the server")
-    from ..lens import lens_self_check
+    from .readout import lens_self_check
 
     handle.card.lens_check = lens_self_check(handle)
     handle.card.load_seconds = round(time.perf_counter() - start, 2)

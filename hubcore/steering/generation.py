@@ -25,7 +25,7 @@ from .intervention import Intervention, PositionsArg, accepts, per_row_positions
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..models import Handle
+    from ..models.handle import Handle
 
 DEFAULT_SWEEP_TOKEN_BUDGET = 8192  # rows x (prompt + new tokens) per batched generation
 NUCLEUS_CANDIDATES = 1024  # top-p sampling looks for the nucleus among this many tokens first

@@ -25,7 +25,7 @@ from ..tokens import Encoded, encode, model_inputs
 if TYPE_CHECKING:
     import torch
 
-    from ..models import Handle
+    from ..models.handle import Handle
 
 PositionsArg = Union[Literal["last"], Sequence[int], Sequence[Sequence[int]], None]
 

@@ -30,7 +30,7 @@ from .intervention import Intervention, PositionsArg, accepts, per_row_positions
 if TYPE_CHECKING:
     import torch
 
-    from ..models import Handle as HubModel
+    from ..models.handle import Handle as HubModel
 
 Reduce = Callable[["torch.Tensor"], "torch.Tensor"]  # last-position logits [N, V] -> [N, ...]
 

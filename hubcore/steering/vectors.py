@@ -15,7 +15,7 @@ from ..tokens import Encoded, encode, model_inputs
 if TYPE_CHECKING:
     import torch
 
-    from ..models import Handle
+    from ..models.handle import Handle
 
 
 def hidden_difference(
