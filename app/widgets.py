@@ -90,7 +90,11 @@ def run_on_picker(sb: Any) -> str:
 
 
 def current_spec(kind: str = "text") -> ModelSpec:
-    """The sidebar's spec (text), or the kind-specific spec a page stored under `kind`."""
+    """The spec this page runs on: the one `require_model` settled on in this run (the chosen
+    model, or the last one that loaded when the chosen one failed), else the sidebar's choice."""
+    active = st.session_state.get(f"_active_{kind}")
+    if active is not None:
+        return active
     if kind == "text":
         return st.session_state.get(SPEC_KEY) or ModelSpec()
     return st.session_state.get(f"{SPEC_KEY}_{kind}") or ModelSpec(kind=kind)
@@ -102,35 +106,55 @@ def session_key() -> str | None:
 
 
 def load_with_progress(spec: ModelSpec) -> Handle:
-    """`get_model(spec)` with a progress bar on a miss; a HubError shows one box and stops."""
+    """`get_model(spec)` with a progress bar on a miss (raises the HubError for the caller)."""
     with using_api_key(session_key()):
         if is_loaded(spec):
             return get_model(spec)
         bar = st.progress(0.0, text=f"Loading {spec.label}…")
         try:
             return get_model(spec, progress=lambda f, m: bar.progress(f, text=m))
-        except HubError as exc:
-            bar.empty()
-            model_error(exc, spec)
-            st.stop()
         finally:
             bar.empty()
-    raise AssertionError("unreachable")
 
 
-def model_error(exc: HubError, spec: ModelSpec) -> None:
-    """The load error, in one sentence (the NDIF key scrubbed)."""
+def back_to_default() -> None:
+    """Button callback: the embedded default model, on this machine."""
+    st.session_state["model_choice"] = "default"
+    st.session_state["model_run_on"] = "off"
+
+
+def model_error(exc: HubError, spec: ModelSpec, kind: str = "text") -> None:
+    """The load error in one sentence (the NDIF key scrubbed), with the way back."""
     st.error(scrub(str(exc)), icon=":material/error:")
+    if kind == "text" and (spec.source != "default" or spec.remote != "off"):
+        st.button("Back to the default model", on_click=back_to_default, icon=":material/undo:",
+                  key="back_to_default", help="The embedded Gemma-3-270M on this machine.")
 
 
 def require_model(kind: str = "text", spec: ModelSpec | None = None) -> Handle:
     """The model for this page (the sidebar's text model unless a page passes its own spec of
-    `kind`), loaded with a progress bar and shown on the model card; stops the page with one
-    clear error otherwise."""
+    `kind`), loaded with a progress bar and shown on the model card.
+
+    When it fails to load, the error is one box with a way back, and the page keeps showing what
+    it showed: it runs on the last model that loaded (said in a warning) rather than going blank.
+    Without such a model the page stops after the error."""
+    st.session_state.pop(f"_active_{kind}", None)
     spec = spec or current_spec(kind)
     if kind != "text":
         st.session_state[f"{SPEC_KEY}_{kind}"] = spec
-    model = load_with_progress(spec)
+    try:
+        model = load_with_progress(spec)
+    except HubError as exc:
+        model_error(exc, spec, kind)
+        last = st.session_state.get(f"_last_good_{kind}")
+        if last is None or last == spec:
+            st.stop()
+        st.warning(f"Still showing results of {last.label} ({last.remote if last.is_remote else 'this machine'}) "
+                   "until the model above loads.", icon=":material/history:")
+        spec = last
+        model = load_with_progress(spec)
+    st.session_state[f"_active_{kind}"] = spec
+    st.session_state[f"_last_good_{kind}"] = spec
     model_card(model)
     return model
 

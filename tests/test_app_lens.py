@@ -20,7 +20,7 @@ def _app() -> AppTest:
 
 
 def test_home_renders_without_loading_a_model(monkeypatch):
-    import hubcore.models as models
+    import hubcore.models.registry as models
 
     def _no_load(*_a, **_k):
         raise AssertionError("Home must not load a model")
