@@ -1,7 +1,9 @@
 """`python -m hubcore audio transcribe|similarity|lens|steer`: the Audio page from the shell.
 
 Every subcommand calls the same `hubcore.experiments.audio` function as the page. The model is
-the embedded Whisper base unless `--model` names an HF Whisper folder or cached hub id.
+the embedded Whisper base unless `--model` names an HF Whisper folder or cached hub id; it loads
+through the shared registry (`ModelSpec(kind="speech")`), and `--remote local|ndif|URL` runs
+every trace through the remote path.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .cli import _Bar, _check_out, _note, _run, _write, _write_with_rates
+from .cli import _add_model_args, _check_out, _load, _note, _run, _write, _write_with_rates
 
 
 def _floats(text: str) -> list[float]:
@@ -22,27 +24,6 @@ def _floats(text: str) -> list[float]:
     return values
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default="default",
-                   help="'default' (embedded Whisper base), a local Hugging Face Whisper or "
-                        "Qwen2-Audio folder, or a hub id in the local cache (default: %(default)s)")
-    g.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    g.add_argument("--device", default="cpu", choices=["auto", "cuda", "mps", "cpu"])
-    g.add_argument("--allow-download", action="store_true", help="allow downloading a hub id")
-
-
-def _load_audio_model(args: argparse.Namespace) -> Any:
-    from .audio.models import AudioSpec, get_audio_model
-
-    bar = _Bar("Loading speech model")
-    try:
-        return get_audio_model(AudioSpec(source=args.model, dtype=args.dtype, device=args.device,
-                                         allow_download=args.allow_download), progress=bar)
-    finally:
-        bar.close()
-
-
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from .audio.sounds import load_audio
     from .experiments.audio import transcribe
@@ -51,7 +32,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         load_audio(path)  # fail fast on a bad file, before the model loads
     if args.out:
         _check_out(args.out)
-    model = _load_audio_model(args)
+    model = _load(args, kind="speech")
     df = _run("Transcribing", transcribe, model, audio=list(args.audio), language=args.language)
     for row in df.itertuples():
         prefix = f"{row.item}\t[{row.language}]\t" if len(df) > 1 else ""
@@ -65,7 +46,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     from .experiments.audio import audio_vs_label, crosslingual_speech
 
     _check_out(args.out)
-    model = _load_audio_model(args)
+    model = _load(args, kind="speech")
     if args.kind == "label":
         rep = _run("Audio vs label", audio_vs_label, model, lang=args.lang_a, n=args.n,
                    seed=args.seed, n_boot=args.bootstrap)
@@ -81,7 +62,7 @@ def cmd_lens(args: argparse.Namespace) -> int:
     from .experiments.audio import lens_translation
 
     _check_out(args.out)
-    model = _load_audio_model(args)
+    model = _load(args, kind="speech")
     rep = _run("Lens while transcribing", lens_translation, model, lang=args.lang, n=args.n,
                seed=args.seed, n_boot=args.bootstrap)
     _note(rep.notes)
@@ -93,7 +74,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
     from .experiments.audio import steer_word
 
     _check_out(args.out)
-    model = _load_audio_model(args)
+    model = _load(args, kind="speech")
     gens, rates = _run("Steering transcripts", steer_word, model, old=args.old, new=args.new,
                        layer=args.layer, strengths=tuple(args.strengths), lang=args.lang, n=args.n,
                        seed=args.seed, n_boot=args.bootstrap, once=args.once)
@@ -153,4 +134,4 @@ def register(sub: Any) -> None:
     le.set_defaults(func=cmd_lens)
     st.set_defaults(func=cmd_steer)
     for q in (t, s, le, st):
-        _model_args(q)
+        _add_model_args(q, kind="speech")

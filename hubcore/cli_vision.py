@@ -1,36 +1,27 @@
 """`python -m hubcore vision {similarity,lens,align,replace} --model SPEC --out FILE`.
 
 The Vision page's experiments, headless. No VLM ships with the app, so --model is required: a
-Hugging Face hub id in the local HF cache or a local model folder.
+Hugging Face hub id in the local HF cache or a local model folder. The model loads through the
+shared registry (`ModelSpec(kind="vision")`); `--remote local|ndif|URL` runs every trace through
+the remote path.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from typing import Any
 
-from .cli import _Bar, _add_model_args, _check_out, _note, _run, _write, _write_with_rates
+from .cli import _add_model_args, _check_out, _load, _note, _run, _write, _write_with_rates
 from .errors import HubError
 
 
 def _load_vlm(args: argparse.Namespace) -> Any:
-    from .vision.models import NO_MODEL, VisionSpec, get_vision_model
+    """The VLM named by --model, through the shared registry (`ModelSpec(kind="vision")`)."""
+    from .models.vision import NO_MODEL
 
     if not args.model:
         raise HubError(NO_MODEL + " Pass it with --model.")
-    spec = VisionSpec(source=args.model, dtype=args.dtype, device=args.device,
-                      trust_remote_code=args.trust_remote_code,
-                      allow_download=args.allow_download or os.environ.get("HUBCORE_ALLOW_DOWNLOAD") == "1")
-    if spec.trust_remote_code:
-        print("warning: --trust-remote-code runs code from the model repository on this machine.",
-              file=sys.stderr)
-    bar = _Bar("Loading model")
-    try:
-        return get_vision_model(spec, progress=bar)
-    finally:
-        bar.close()
+    return _load(args, kind="vision")
 
 
 def _triples(values: list[str]) -> list[tuple[str, str, str]]:
@@ -116,9 +107,8 @@ def register(sub: Any) -> None:
             v_.add_argument("--bootstrap", type=int, default=1000)
             v_.add_argument("--seed", type=int, default=0)
         v_.add_argument("--out", required=True, help="CSV file to write")
-        _add_model_args(v_)
-        for action in v_._actions:  # no VLM is embedded: --model is required in practice
+        _add_model_args(v_, kind="vision")
+        for action in v_._actions:  # checked in _load_vlm: the missing model gets our sentence
             if action.dest == "model":
-                action.help = ("a vision-language model: a Hugging Face hub id in the local HF cache "
-                               "(e.g. llava-hf/llava-1.5-7b-hf) or a local model folder (required)")
+                action.required = False
         v_.set_defaults(func=cmd_vision, model=None)

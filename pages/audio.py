@@ -1,15 +1,15 @@
 """Audio page: Whisper hears a clip (recordings, event sounds, uploads, the microphone), and four
 experiments on its encoder and decoder (paper §3.5, §3.6, §4, appendix C)."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 from app.charts import export_buttons, layer_lines
-from app.widgets import cached_run, run_requested, user_errors
-from hubcore.audio.models import AudioSpec, get_audio_model
-from hubcore.audio.sounds import MAX_SECONDS, asterisk_clips, freedesktop_sounds
+from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
 from hubcore.data.parallel import language_name
-from hubcore.experiments.audio import (audio_vs_label, crosslingual_speech, lens_translation,
-                                       steer_word, transcribe)
+from hubcore.experiments.audio import (MAX_SECONDS, asterisk_clips, audio_vs_label, crosslingual_speech,
+                                       freedesktop_sounds, lens_translation, steer_word, transcribe)
 
 LANGS = ["en", "es", "fr"]
 
@@ -22,19 +22,13 @@ st.caption(
 )
 
 source = st.text_input("Speech model", "default", key="audio_model",
-                       help="'default' (embedded Whisper base), a local Hugging Face Whisper folder, "
-                            "or a Whisper hub id already in the local cache.").strip() or "default"
-spec = AudioSpec(source=source)
-
-
-def load():
-    return get_audio_model(spec)
-
-
-with user_errors(), st.spinner(f"Loading {spec.label} (the first run converts it, ~20 s)…"):
-    model = load()
-with st.sidebar.expander("Speech model card", expanded=False):
-    st.markdown("  \n".join(f"**{k}** · {v}" for k, v in model.card_rows()))
+                       help="'default' (embedded Whisper base; the first run converts it, ~20 s), a "
+                            "local Hugging Face Whisper or Qwen2-Audio folder, or a hub id already in "
+                            "the local cache. dtype, device, downloads, remote code and where traces "
+                            "run follow the sidebar.").strip() or "default"
+with user_errors():  # the sidebar's settings, this page's speech model (no text module map)
+    spec = replace(current_spec(), source=source, kind="speech", rename=())
+model = require_model(kind="speech", spec=spec)
 
 # ----------------------------------------------------------------------------- listen
 st.subheader("Listen and transcribe")
@@ -72,7 +66,7 @@ with user_errors():
 if audio is not None:
     st.audio(audio if isinstance(audio, bytes) else open(audio, "rb").read())
     with user_errors():
-        df = cached_run(transcribe, spec, load, audio=(audio,), names=(name,),
+        df = run_experiment(transcribe, spec, audio=(audio,), names=(name,),
                         language=None if forced == "detect" else forced)
     row = df.iloc[0]
     st.success(f"**[{row.language}]** {row.text or '(nothing transcribed)'}")
@@ -101,7 +95,7 @@ with tab_a:
         go_a = st.form_submit_button("Run audio vs label", icon=":material/play_arrow:")
     if run_requested("audio_a", go_a):
         with user_errors():
-            rep = cached_run(audio_vs_label, spec, load, lang=lang_a, n=int(n_a), n_boot=int(boot_a))
+            rep = run_experiment(audio_vs_label, spec, lang=lang_a, n=int(n_a), n_boot=int(boot_a))
         df = rep.curves[rep.curves.metric == metric_a].assign(series="hearing vs reading")
         chart = layer_lines(df, y="adjusted", series="series", band=("ci_low", "ci_high"),
                             y_title="matched − non-matching cosine", x_title="decoder layer (0 = embeddings)",
@@ -132,7 +126,7 @@ with tab_b:
         go_b = st.form_submit_button("Run cross-lingual speech", icon=":material/play_arrow:")
     if run_requested("audio_b", go_b):
         with user_errors():
-            rep = cached_run(crosslingual_speech, spec, load, lang_a=la, lang_b=lb, n=int(n_b),
+            rep = run_experiment(crosslingual_speech, spec, lang_a=la, lang_b=lb, n=int(n_b),
                              n_boot=int(boot_b))
         df = rep.curves[rep.curves.metric == metric_b]
         chart = layer_lines(df, y="adjusted", series="stack", band=("ci_low", "ci_high"),
@@ -161,7 +155,7 @@ with tab_c:
         go_c = st.form_submit_button("Run lens", icon=":material/play_arrow:")
     if run_requested("audio_c", go_c):
         with user_errors():
-            rep = cached_run(lens_translation, spec, load, lang=lang_c, n=int(n_c),
+            rep = run_experiment(lens_translation, spec, lang=lang_c, n=int(n_c),
                              require_in_english=bool(strict))
         chart = layer_lines(rep.curves, y="mean_prob", series="target", band=("ci_low", "ci_high"),
                             y_title="lens probability", x_title="decoder layer (0 = embeddings)",
@@ -196,7 +190,7 @@ with tab_d:
     if run_requested("audio_d", go_d):
         strengths = tuple(round(top * f, 2) for f in (0.0, 0.125, 0.25, 0.5, 1.0))
         with user_errors():
-            gens, rates = cached_run(steer_word, spec, load, old=old, new=new, layer=int(layer),
+            gens, rates = run_experiment(steer_word, spec, old=old, new=new, layer=int(layer),
                                      strengths=strengths, n=int(n_d), once=bool(once))
         chart = layer_lines(rates, y="rate", series="outcome", band=("ci_low", "ci_high"),
                             x="strength", x_title="strength (raw units)",

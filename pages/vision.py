@@ -2,14 +2,14 @@
 two-colour replacement intervention, on a vision-language model the user brings."""
 
 import os
+from dataclasses import replace
 
 import streamlit as st
 
 from app.charts import export_buttons, layer_lines, patch_grid
-from app.widgets import cached_run, current_spec, run_requested, user_errors
+from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
 from hubcore.experiments import vision as vx
-from hubcore.vision.images import COLOURS, PAPER_COLOURS, solid, thumbnail_png
-from hubcore.vision.models import SPEC_SYNTAX, VisionSpec, get_vision_model, loaded_vision_specs
+from hubcore.experiments.vision import COLOURS, PAPER_COLOURS, SPEC_SYNTAX, load_image, solid, thumbnail_png
 
 st.title("Vision")
 st.caption(
@@ -24,7 +24,7 @@ source = st.text_input(
     "Vision-language model", key="vision_model",
     placeholder="llava-hf/llava-1.5-7b-hf · /path/to/model-folder",
     help=f"Give {SPEC_SYNTAX}. dtype, device, downloads and remote code follow the sidebar's "
-         "Advanced settings.",
+         "Advanced settings, and where traces run its Run on choice.",
 ).strip()
 
 if not source:
@@ -52,30 +52,13 @@ if not source:
             c.image(thumbnail_png(solid(name), 64), caption=name)
     st.stop()
 
-base = current_spec()
-with user_errors():
-    spec = VisionSpec(source=source, dtype=base.dtype, device=base.device,
-                      trust_remote_code=base.trust_remote_code, allow_download=base.allow_download)
-
-
-def _load():
-    return get_vision_model(spec)
-
-
-if spec not in loaded_vision_specs():
-    bar = st.progress(0.0, text=f"Loading {spec.label}…")
-    with user_errors():
-        try:
-            get_vision_model(spec, progress=lambda f, m: bar.progress(f, text=m))
-        finally:
-            bar.empty()
-vm = get_vision_model(spec)
-with st.sidebar.expander("Vision model card", expanded=False):
-    st.markdown("  \n".join(f"**{k}** · {v}" for k, v in vm.card.as_rows()))
+with user_errors():  # the sidebar's settings, this page's VLM (no text module map)
+    spec = replace(current_spec(), source=source, kind="vision", rename=())
+vm = require_model(kind="vision", spec=spec)
 
 
 def run(fn, **params):
-    return cached_run(fn, spec, _load, **params)
+    return run_experiment(fn, spec, **params)
 
 
 tab_lens, tab_sim, tab_nouns, tab_rep = st.tabs(
@@ -113,8 +96,6 @@ with tab_lens:
     upload = st.file_uploader("Or read your own image through the lens (PNG, JPEG, GIF, WebP, BMP)",
                               type=["png", "jpg", "jpeg", "gif", "webp", "bmp"], key="vis_upload")
     if upload is not None:
-        from hubcore.vision.images import load_image
-
         with user_errors():
             data = upload.getvalue()
             image = load_image(data, upload.name)

@@ -55,3 +55,21 @@ def tiny_qwen2_audio(seed: int = 0):
         audio_token_index=999,
     )
     return Qwen2AudioForConditionalGeneration(config).eval()
+
+
+def whisper_processors():
+    """(feature extractor, tokenizer) of the embedded Whisper base, built from its package files."""
+    from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
+
+    from hubcore.audio.whisper_convert import package_files
+
+    tokenizer = WhisperTokenizerFast(tokenizer_file=str(package_files()[1] / "tokenizer.json"))
+    return WhisperFeatureExtractor(feature_size=80), tokenizer
+
+
+def tiny_whisper_handle(seed: int = 0):
+    """`tiny_whisper` wrapped as a speech handle (the real tokenizer and feature extractor)."""
+    from hubcore.models.speech import wrap_speech_model
+
+    fx, tok = whisper_processors()
+    return wrap_speech_model(tiny_whisper(seed), fx, tok, name="tiny-whisper")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hubcore.audio.models import AudioSpec, get_audio_model
+from hubcore.models import ModelSpec, get_model
 from hubcore.audio.sounds import asterisk_clips
 from hubcore.cli import main
 from hubcore.errors import InputError
@@ -16,7 +16,7 @@ from hubcore.experiments import audio as A
 
 @pytest.fixture(scope="module")
 def whisper():
-    return get_audio_model(AudioSpec())
+    return get_model(ModelSpec(kind="speech"))
 
 
 def test_audio_vs_label_shapes(whisper):

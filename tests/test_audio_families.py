@@ -1,4 +1,4 @@
-"""Other speech models through the AudioSpec path: a tiny random HF Whisper and a tiny random
+"""Other speech models through the speech ModelSpec path: a tiny random HF Whisper and a tiny random
 Qwen2-Audio (audio encoder + decoder-only LM), built from configs, saved, loaded and captured."""
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ import torch
 from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
 
 from hubcore.audio import whisper as W
-from hubcore.audio.models import AudioSpec, capture_stacks, load_audio_model
+from hubcore.audio.whisper import capture_stacks
 from hubcore.audio.whisper_convert import package_files
 from hubcore.errors import HubError
+from hubcore.models import ModelSpec
+from hubcore.models.speech import load_speech_model
 from tests.audio_helpers import tiny_qwen2_audio, tiny_whisper
 
 
@@ -20,6 +22,14 @@ def _save(model, folder):
     WhisperTokenizerFast(tokenizer_file=str(package_files()[1] / "tokenizer.json")).save_pretrained(folder)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
     return folder
+
+
+def AudioSpec(source: str) -> ModelSpec:
+    return ModelSpec(source=source, kind="speech")
+
+
+def load_audio_model(spec: ModelSpec):
+    return load_speech_model(spec)
 
 
 def _noise(seconds: float = 1.0) -> np.ndarray:
@@ -39,7 +49,7 @@ def test_tiny_hf_whisper_loads_captures_and_decodes(tmp_path):
     # capture agrees with transformers' own hidden states (its last entry is after the final norm)
     for layer in range(2):
         assert torch.allclose(cap.decoder[0, :, layer], out.decoder_hidden_states[layer][0], atol=1e-5)
-    assert torch.allclose(model.readout(cap.decoder[0, :, 2]), out.logits[0], atol=1e-4)
+    assert torch.allclose(model.readout.logits(cap.decoder[0, :, 2]), out.logits[0], atol=1e-4)
     enc = W.encode(model, feats)
     tokens = W.greedy_decode(model, enc, [W.prompt_ids(model, "en")], max_new_tokens=5)[0]
     assert 1 <= len(tokens) <= 5
@@ -58,7 +68,7 @@ def test_tiny_qwen2_audio_loads_and_captures(tmp_path):
     with torch.inference_mode():
         logits = model.hf(input_ids=ids, input_features=feats,
                           feature_attention_mask=torch.ones(1, 3000, dtype=torch.long)).logits[0]
-    assert torch.allclose(model.readout(dec[0, :, 2]), logits.float(), atol=1e-4)
+    assert torch.allclose(model.readout.logits(dec[0, :, 2]), logits.float(), atol=1e-4)
     # audio changes the text positions after it: the audio really flows into the LM
     with torch.inference_mode():
         other = model.hf(input_ids=ids, input_features=W.features(model, [2 * _noise(0.5)]),

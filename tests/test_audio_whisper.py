@@ -10,7 +10,7 @@ import torch
 
 from hubcore.audio import whisper as W
 from hubcore.audio.ct2 import read_ct2
-from hubcore.audio.models import AudioSpec, get_audio_model
+from hubcore.models import ModelSpec, get_model
 from hubcore.audio.sounds import asterisk_clips
 from hubcore.audio.whisper_convert import ct2_to_hf_state, package_files
 from tests.audio_helpers import wer
@@ -24,7 +24,7 @@ MAX_WER = 0.2  # per language, over its three clips together (case, accents, pun
 
 @pytest.fixture(scope="module")
 def whisper():
-    return get_audio_model(AudioSpec())
+    return get_model(ModelSpec(kind="speech"))
 
 
 def _clip(lang: str, prompt_id: str):
@@ -115,8 +115,8 @@ def test_lens_at_last_layer_is_whispers_logits(whisper):
     cap = W.capture(whisper, feats, [ids])
     with torch.inference_mode():
         logits = whisper.hf(input_features=feats, decoder_input_ids=torch.tensor([ids])).logits[0].float()
-        lens = whisper.readout(cap.decoder[0, :, whisper.n_decoder_layers])
-        earlier = whisper.readout(cap.decoder[0, :, whisper.n_decoder_layers - 1])
+        lens = whisper.readout.logits(cap.decoder[0, :, whisper.n_decoder_layers])
+        earlier = whisper.readout.logits(cap.decoder[0, :, whisper.n_decoder_layers - 1])
     assert cap.decoder.shape == (1, len(ids), 7, 512)
     assert (lens - logits).abs().max() < 1e-3
     assert (earlier - logits).abs().max() > 1.0  # the check can fail: layer L-1 differs

@@ -12,8 +12,7 @@ from hubcore.cli import main
 from hubcore.experiments import vision as vx
 from hubcore.lens import word_variants
 from hubcore.vision.images import solid, split
-from hubcore.vision.models import image_token_positions
-from hubcore.vision.processing import build_prompt, encode
+from hubcore.vision.processing import build_prompt, encode, image_token_positions
 from tests.test_vision_models import tiny
 from tests.tiny_vlms import VLM_FAMILIES, save_tiny_vlm
 

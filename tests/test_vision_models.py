@@ -11,17 +11,16 @@ import torch
 
 from hubcore.errors import InputError, ModelLoadError, UnsupportedModelError
 from hubcore.vision.images import load_image, solid, split
-from hubcore.vision.models import (
-    VisionSpec,
-    image_token_positions,
-    load_vision_model,
-    patch_grid,
-    wrap_vision_model,
-)
-from hubcore.vision.processing import build_prompt, capture_states, encode
+from hubcore.models import ModelSpec
+from hubcore.models.vision import load_vision_model, wrap_vision_model
+from hubcore.vision.processing import build_prompt, capture_states, encode, image_token_positions, patch_grid
 from tests.tiny_vlms import VLM_FAMILIES, build_tiny_vlm, save_tiny_vlm
 
 _cache: dict = {}
+
+
+def VisionSpec(source: str) -> ModelSpec:
+    return ModelSpec(source=source, kind="vision")
 
 
 def tiny(family: str):

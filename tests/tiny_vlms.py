@@ -4,7 +4,7 @@ Each is built in-process from its config (seeded), with a processor assembled lo
 family's PIL image-processor class and the tiny BPE tokenizer of tests/tiny_models.py (trained
 with the colour words so each is one token, plus the family's image special tokens). Nothing is
 downloaded. `save_tiny_vlm` writes model + processor to a folder, which then loads like a
-user's model through `hubcore.vision.models.load_vision_model`.
+user's model through `hubcore.models.vision.load_vision_model`.
 """
 
 from __future__ import annotations

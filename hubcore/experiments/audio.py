@@ -25,19 +25,30 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..audio import whisper as W
-from ..audio.models import AudioModel
-from ..audio.sounds import SAMPLE_RATE, AudioSource, asterisk_clips, load_audio, parallel_clips
+from ..audio.sounds import (MAX_SECONDS, SAMPLE_RATE, AudioSource, asterisk_clips,
+                            freedesktop_sounds, load_audio, parallel_clips)
 from ..data import parallel
 from ..errors import InputError
 from ..progress import Progress, report, scaled
 from ..similarity import pair_similarity
 from ..stats import bootstrap_ci
+
+if TYPE_CHECKING:
+    from ..models.speech import SpeechHandle
+
+# The experiments, and the sound sources the Audio page offers (re-exported: pages import only
+# experiments, data, errors and app helpers).
+__all__ = [
+    "AudioReport", "MAX_SECONDS", "aligned_lexicon", "asterisk_clips", "audio_vs_label",
+    "crosslingual_speech", "freedesktop_sounds", "lens_translation", "load_audio", "steer_word",
+    "transcribe", "unembedding_difference",
+]
 
 BATCH = 4  # clips per encoder pass (each is a full 30 s window)
 
@@ -55,14 +66,15 @@ def _batches(n: int, size: int = BATCH) -> list[range]:
     return [range(i, min(n, i + size)) for i in range(0, n, size)]
 
 
-def _encode_all(model: AudioModel, clips: Sequence[np.ndarray], progress: Optional[Progress],
-                what: str) -> list[Any]:
-    """Encoder outputs, one `[1, 1500, d]` tensor per clip (encoded `BATCH` at a time)."""
-    outs: list[Any] = []
+def _encode_all(model: "SpeechHandle", clips: Sequence[np.ndarray], progress: Optional[Progress],
+                what: str) -> list[W.Heard]:
+    """One `Heard` clip each (encoded `BATCH` at a time; the encoder output is kept on local
+    runs only, a remote run re-encodes inside each later trace)."""
+    outs: list[W.Heard] = []
     parts = _batches(len(clips))
     for k, idx in enumerate(parts):
         enc = W.encode(model, W.features(model, [clips[i] for i in idx]))
-        outs.extend(enc[j:j + 1] for j in range(enc.shape[0]))
+        outs.extend(enc[j:j + 1] for j in range(len(enc)))
         report(progress, (k + 1) / len(parts), f"{what}: encoded {len(outs)}/{len(clips)} clips")
     return outs
 
@@ -71,7 +83,7 @@ def _encode_all(model: AudioModel, clips: Sequence[np.ndarray], progress: Option
 
 
 def transcribe(
-    model: AudioModel,
+    model: "SpeechHandle",
     audio: Sequence[AudioSource],
     names: Optional[Sequence[str]] = None,
     language: Optional[str] = None,
@@ -106,17 +118,17 @@ def transcribe(
 # ----------------------------------------------------------------------------- (a) audio vs label
 
 
-def _last_prompt_states(model: AudioModel, enc: Any, prompts: Sequence[Sequence[int]]) -> Any:
+def _last_prompt_states(model: "SpeechHandle", enc: W.Heard, prompts: Sequence[Sequence[int]]) -> Any:
     """Decoder states `[B, n_dec + 1, d]` at each prompt's last token (prompts right-padded)."""
     import torch
 
-    cap = W.capture(model, None, prompts, encoder_out=enc)
+    cap = W.capture(model, enc, prompts)
     last = torch.tensor([n - 1 for n in cap.lengths])
     return cap.decoder[torch.arange(len(prompts)), last]
 
 
 def audio_vs_label(
-    model: AudioModel,
+    model: "SpeechHandle",
     lang: str = "en",
     n: int = 8,
     seed: int = 0,
@@ -142,14 +154,14 @@ def audio_vs_label(
     prompt = W.prompt_ids(model, lang)
     heard = []
     for idx in _batches(len(clips)):
-        enc = torch.cat([encs[i] for i in idx])
+        enc = W.Heard.cat([encs[i] for i in idx])
         heard.append(_last_prompt_states(model, enc, [prompt] * len(idx)))
     report(progress, 0.75, "Reading the transcripts (silent audio)")
     silent = W.encode(model, W.features(model, [np.zeros(SAMPLE_RATE, dtype=np.float32)]))
     read = []
     for idx in _batches(len(clips), 8):
         prompts = [W.prompt_ids(model, lang, prefix=clips[i].text) for i in idx]
-        read.append(_last_prompt_states(model, silent.expand(len(idx), -1, -1), prompts))
+        read.append(_last_prompt_states(model, silent.expand(len(idx)), prompts))
     a, b = torch.cat(heard), torch.cat(read)
     report(progress, 0.95, "Similarity and bootstrap")
     curves = pair_similarity(a, b, n_boot=n_boot, seed=seed)
@@ -168,7 +180,7 @@ def audio_vs_label(
 
 
 def crosslingual_speech(
-    model: AudioModel,
+    model: "SpeechHandle",
     lang_a: str = "es",
     lang_b: str = "en",
     n: int = 8,
@@ -199,10 +211,10 @@ def crosslingual_speech(
         for idx in _batches(len(clips)):
             audio = [clips[i].audio() for i in idx]
             cap = W.capture(model, W.features(model, audio), [W.prompt_ids(model, lang)] * len(idx),
-                            encoder=True, decoder=True)
-            for j, i in enumerate(idx):
-                frames = W.speech_frames(model, audio[j])
-                states[lang]["encoder"].append(cap.encoder[j, :frames].mean(dim=0))
+                            encoder=True, decoder=True,
+                            frames=[W.speech_frames(model, a) for a in audio])  # mean inside the trace
+            for j in range(len(idx)):
+                states[lang]["encoder"].append(cap.encoder[j])
                 states[lang]["decoder"].append(cap.decoder[j, -1])
             del cap
             done += len(idx)
@@ -276,12 +288,12 @@ def aligned_lexicon(lang: str, min_count: int = 2, min_dice: float = 0.5) -> dic
     return out
 
 
-def _first_token(model: AudioModel, text: str) -> int:
+def _first_token(model: "SpeechHandle", text: str) -> int:
     return int(model.tokenizer(text, add_special_tokens=False)["input_ids"][0])
 
 
 def lens_translation(
-    model: AudioModel,
+    model: "SpeechHandle",
     lang: str = "es",
     n: int = 12,
     seed: int = 0,
@@ -317,7 +329,6 @@ def lens_translation(
         text = W.decode_text(model, out)
         english = {_fold(w) for w in _words(g["en"].text)}
         seq = prompt + out
-        cap = W.capture(model, None, [seq], encoder_out=enc)
         targets = []  # (position, source id, english id, word, english word)
         # walk the generated tokens, recording where each word starts
         pieces = [model.tokenizer.decode([t]) for t in out]
@@ -337,14 +348,14 @@ def lens_translation(
                 continue  # the same token cannot tell the languages apart
             targets.append((len(prompt) - 1 + ti, out[ti], en_id, w, en))
         if targets:
-            pos = torch.tensor([t[0] for t in targets])
-            h = cap.decoder[0, pos]  # [P, L+1, d]
-            with torch.inference_mode():
-                lp = model.readout(h).log_softmax(-1)  # [P, L+1, vocab]
+            n_t = len(targets)
+            # the lens of every decoder layer at these positions, reduced inside the trace
+            top_ids, _, lp = W.lens_positions(model, enc, seq, [t[0] for t in targets],
+                                              [t[2] for t in targets] + [t[1] for t in targets])
             for j, (p, src, en_id, w, en) in enumerate(targets):
-                probs.append(torch.stack([lp[j, :, en_id], lp[j, :, src]], dim=1).exp().numpy())
+                probs.append(torch.stack([lp[:, j, j], lp[:, j, n_t + j]], dim=1).exp().numpy())
                 groups_of.append(k)
-                top = lp[j].argmax(dim=-1).tolist()  # top-1 lens token per layer
+                top = top_ids[:, j, 0].tolist()  # top-1 lens token per layer
                 rows_pos.append((g[lang].id, text, int(p), w, en, model.tokenizer.decode([src]),
                                  model.tokenizer.decode([en_id]),
                                  " | ".join(repr(model.tokenizer.decode([t])) for t in top)))
@@ -377,14 +388,14 @@ def lens_translation(
 # ----------------------------------------------------------------------------- (d) steering
 
 
-def unembedding_difference(model: AudioModel, new: str, old: str) -> tuple[Any, int, int]:
+def unembedding_difference(model: "SpeechHandle", new: str, old: str) -> tuple[Any, int, int]:
     """W_U[new] - W_U[old] for the first tokens of ' new' and ' old' (leading space: mid-sentence)."""
     new_id = _first_token(model, " " + new.strip())
     old_id = _first_token(model, " " + old.strip())
     if new_id == old_id:
         raise InputError(f"'{new}' and '{old}' start with the same token; pick words that differ.")
-    w = model.module(model.paths.head).weight
-    return (w[new_id] - w[old_id]).detach().float().clone(), new_id, old_id
+    rows = W.head_rows(model, [new_id, old_id])
+    return (rows[0] - rows[1]).clone(), new_id, old_id
 
 
 def _contains(text: str, word: str) -> bool:
@@ -405,7 +416,7 @@ def _is_swap(text: str, reference: str, old: str, new: str) -> bool:
 
 
 def steer_word(
-    model: AudioModel,
+    model: "SpeechHandle",
     old: str = "message",
     new: str = "letter",
     layer: int = 4,

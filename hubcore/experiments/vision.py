@@ -30,12 +30,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..lens import project, word_variants
+from ..lens import word_variants
 from ..progress import Progress, report, scaled
 from ..similarity import METRICS, pair_similarity
 from ..stats import bootstrap_ci
-from ..vision.images import COLOURS, PAPER_COLOURS, emoji_image, emoji_items, solid, split
-from ..vision.models import check_layers, image_token_positions, patch_grid
+from ..steering.vectors import unembedding_rows
+from ..trace import check_layers
+from ..models.vision import SPEC_SYNTAX
+from ..vision.images import (COLOURS, PAPER_COLOURS, emoji_image, emoji_items, load_image, solid, split,
+                             thumbnail_png)
 from ..vision.processing import (
     batches,
     build_prompt,
@@ -44,10 +47,22 @@ from ..vision.processing import (
     encode_texts,
     generate_with_edits,
     image_states,
+    image_token_positions,
+    lens_images,
+    patch_grid,
 )
 
 if TYPE_CHECKING:
-    from ..vision.models import VisionModel
+    from ..models.vision import VisionHandle
+
+# The experiments, and the model-spec syntax and images the Vision page shows (re-exported:
+# pages import only experiments, data, errors and app helpers).
+__all__ = [
+    "COLOURS", "CaptionAlignment", "DEFAULT_QUESTION", "ITEM_KINDS", "PAPER_COLOURS", "PatchLens",
+    "Replacement", "SCALES", "SPEC_SYNTAX", "VisionSimilarity", "caption_alignment",
+    "default_replacement_items", "image_caption_similarity", "image_lens", "load_image", "patch_lens",
+    "solid", "thumbnail_png", "two_colour_replacement",
+]
 
 ITEM_KINDS = ("colours", "emoji")
 DEFAULT_QUESTION = "What colors are in this image?"
@@ -87,7 +102,7 @@ def _items(kind: str, colours: Sequence[str], n: int, lang: str, seed: int) -> t
     raise InputError(f"Unknown item kind '{kind}': use {', '.join(ITEM_KINDS)}.")
 
 
-def _caption_states(model: "VisionModel", captions: Sequence[str], layers: Sequence[int],
+def _caption_states(model: "VisionHandle", captions: Sequence[str], layers: Sequence[int],
                     template: str, batch_size: int) -> Any:
     """`[N, n_layers, d]`: each caption's states averaged over its (non-special) tokens."""
     import torch
@@ -107,7 +122,7 @@ def _caption_states(model: "VisionModel", captions: Sequence[str], layers: Seque
 
 
 def image_caption_similarity(
-    model: "VisionModel",
+    model: "VisionHandle",
     kind: str = "colours",
     colours: Sequence[str] = tuple(COLOURS),
     n: int = 40,
@@ -147,14 +162,14 @@ class PatchLens:
     notes: list[str] = field(default_factory=list)
 
 
-def _variant_table(model: "VisionModel", words: Sequence[str]) -> pd.DataFrame:
+def _variant_table(model: "VisionHandle", words: Sequence[str]) -> pd.DataFrame:
     rows = [(w, v, model.tokenizer.decode([tid]), tid)
             for w in words for v, tid in word_variants(model.tokenizer, w)]
     return pd.DataFrame(rows, columns=["word", "variant", "token", "token_id"])
 
 
 def patch_lens(
-    model: "VisionModel",
+    model: "VisionHandle",
     colours: Sequence[str] = PAPER_COLOURS,
     baseline: str = "white",
     question: str = "",
@@ -180,14 +195,12 @@ def patch_lens(
     ids_of = {w: set(variants.loc[variants.word == w, "token_id"]) for w in cols + [baseline]}
     layers = check_layers(model, None)
     prompt = build_prompt(model, question, chat=bool(question))
-    states, grids = image_states(model, [solid(c) for c in cols], prompt, layers,
-                                 progress=scaled(progress, 0.0, 0.3))
+    lenses, grids = lens_images(model, [solid(c) for c in cols], prompt, layers, top_k=1,
+                                apply_norm=not raw, progress=scaled(progress, 0.0, 0.9))
     tok = model.tokenizer
     rows, grid_rows = [], []
     per_image: list[tuple[np.ndarray, np.ndarray]] = []
-    for i, (colour, st, g) in enumerate(zip(cols, states, grids)):
-        out = project(model, st, top_k=1, apply_norm=not raw, layers=layers,
-                      progress=scaled(progress, 0.3 + 0.6 * i / len(cols), 0.3 + 0.6 * (i + 1) / len(cols)))
+    for colour, out, g in zip(cols, lenses, grids):
         top = out.top_ids[:, :, 0].numpy()  # [n_layers, P]
         prob = out.top_logprobs[:, :, 0].exp().numpy()
         is_c = np.isin(top, list(ids_of[colour]))
@@ -228,7 +241,7 @@ class CaptionAlignment:
 
 
 def caption_alignment(
-    model: "VisionModel",
+    model: "VisionHandle",
     n: int = 30,
     lang: str = "en",
     top_k: int = 10,
@@ -250,15 +263,14 @@ def caption_alignment(
     col = {t: j for j, t in enumerate(all_ids)}
     layers = check_layers(model, None)
     prompt = build_prompt(model, question, chat=bool(question))
-    states, _ = image_states(model, [emoji_image(r["hexcode"]) for r in rows], prompt, layers,
-                             progress=scaled(progress, 0.0, 0.3))
+    lenses, _ = lens_images(model, [emoji_image(r["hexcode"]) for r in rows], prompt, layers,
+                            top_k=top_k, target_ids=all_ids, apply_norm=not raw,
+                            progress=scaled(progress, 0.0, 0.95))
     n_img, n_layers = len(rows), len(layers)
     best = np.zeros((n_img, n_img, n_layers))  # [image, label, layer]: max over patches and variants
     hits = np.zeros((n_img, n_layers))
     best_tok = []
-    for i, st in enumerate(states):
-        out = project(model, st, top_k=top_k, target_ids=all_ids, apply_norm=not raw, layers=layers,
-                      progress=scaled(progress, 0.3 + 0.65 * i / n_img, 0.3 + 0.65 * (i + 1) / n_img))
+    for i, out in enumerate(lenses):
         lp = out.target_logprobs.numpy()  # [n_layers, P, n_ids]
         for j, ids in enumerate(label_ids):
             best[i, j] = lp[:, :, [col[t] for t in ids]].max(axis=(1, 2))
@@ -315,7 +327,7 @@ def _mentions(answer: str, colour: str) -> bool:
 
 
 def two_colour_replacement(
-    model: "VisionModel",
+    model: "VisionHandle",
     items: Optional[Sequence[tuple[str, str, str]]] = None,
     layers: Optional[Sequence[int]] = None,
     side: str = "left",
@@ -352,17 +364,15 @@ def two_colour_replacement(
             raise InputError(f"{it}: each item needs three different colours (left, right, new).")
     top = model.num_layers
     sweep = check_layers(model, layers if layers else sorted({0, top // 4, top // 2, 3 * top // 4, top}))
-    head = model.hf.get_output_embeddings().weight
     tok = model.tokenizer
-
-    def unembed(word: str) -> Any:
-        return head[word_variants(tok, word)[0][1]].detach().to(torch.float32).cpu()
-
     prompt = build_prompt(model, question, chat=True)
     images = [split(l, r) for l, r, _ in items]
     old = [(l if side == "left" else r) for l, r, _ in items]
     kept = [(r if side == "left" else l) for l, r, _ in items]
-    dirs = torch.stack([unembed(new) - unembed(o) for (_, _, new), o in zip(items, old)])
+    first = {w: word_variants(tok, w)[0][1] for it in items for w in it}  # first token of " word"
+    words = sorted(first)
+    rows_of = dict(zip(words, unembedding_rows(model, [first[w] for w in words])))  # W_U rows
+    dirs = torch.stack([rows_of[new] - rows_of[o] for (_, _, new), o in zip(items, old)])
     total = len(sweep) + 1
     answers: dict[Any, list[str]] = {}
     norms_acc: dict[int, list[float]] = {}
@@ -427,7 +437,7 @@ def two_colour_replacement(
 
 
 def image_lens(
-    model: "VisionModel",
+    model: "VisionHandle",
     data: bytes,
     name: str = "upload",
     question: str = "",
@@ -436,14 +446,12 @@ def image_lens(
 ) -> pd.DataFrame:
     """Top-1 lens token of every image token of an uploaded image at every layer:
     `layer,row,col,token,prob` (the patch grid drawn over the image)."""
-    from ..vision.images import load_image
-
     image = load_image(data, name)
     layers = check_layers(model, None)
     prompt = build_prompt(model, question, chat=bool(question))
-    states, grids = image_states(model, [image], prompt, layers, progress=scaled(progress, 0.0, 0.3))
-    out = project(model, states[0], top_k=1, apply_norm=not raw, layers=layers,
-                  progress=scaled(progress, 0.3, 1.0))
+    lenses, grids = lens_images(model, [image], prompt, layers, top_k=1, apply_norm=not raw,
+                                progress=progress)
+    out = lenses[0]
     top = out.top_ids[:, :, 0].numpy()
     prob = out.top_logprobs[:, :, 0].exp().numpy()
     names = {int(t): model.tokenizer.decode([int(t)]) for t in np.unique(top)}

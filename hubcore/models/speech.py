@@ -263,7 +263,7 @@ def _remote_handle(spec: ModelSpec, config: Any, src: str, extra: dict[str, Any]
         raise ModelLoadError(f"Could not build '{spec.source}' for a remote run: {first_line(exc)}") from exc
     module = nn._module
     _check_paths(module, arch, layout)
-    dtype = str(getattr(config, "torch_dtype", None) or getattr(config, "dtype", "auto"))
+    dtype = str(getattr(config, "dtype", None) or "auto")
     card = _card(spec.label, module, arch, layout, spec, time.perf_counter() - start,
                  dtype=dtype.replace("torch.", ""), device="server")
     handle = _handle(spec, nn, module, tokenizer, feature_extractor, arch, layout, card)

@@ -244,7 +244,7 @@ def lens_self_check(handle: VisionHandle) -> float:
     import torch
 
     from ..vision.images import solid
-    from ..vision.processing import build_prompt, encode
+    from ..vision.inputs import build_prompt, encode
     from .intrace import lens_logits, residual
 
     inputs = encode(handle, [solid("red")], [build_prompt(handle, "What colour is this?")])
@@ -298,10 +298,10 @@ def _weights(src: str, extra: dict[str, Any], spec: ModelSpec, device: str, dtyp
 
 def load_processor(src: str, extra: dict[str, Any], spec: Any, config: Any) -> Any:
     """`AutoProcessor`, or for Qwen-VL families without torchvision (whose video processor
-    needs it) the image processor + tokenizer behind `processing.QwenVLProcessor`."""
+    needs it) the image processor + tokenizer behind `vision.inputs.QwenVLProcessor`."""
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
 
-    from ..vision.processing import QwenVLProcessor
+    from ..vision.inputs import QwenVLProcessor
 
     kw = dict(extra, trust_remote_code=spec.trust_remote_code)
     try:
@@ -343,7 +343,7 @@ def _remote_handle(spec: ModelSpec, src: str, extra: dict[str, Any], config: Any
     except Exception as exc:
         raise ModelLoadError(f"Could not build '{spec.source}' for a remote run: {first_line(exc)}") from exc
     module = nn._module
-    dtype = str(getattr(config, "torch_dtype", None) or getattr(config, "dtype", "auto"))
+    dtype = str(getattr(config, "dtype", None) or "auto")
     card = _card(spec.label, module, layout, spec, time.perf_counter() - start,
                  dtype=dtype.replace("torch.", ""), device="server")
     handle = _handle(spec, nn, module, processor, tokenizer, info, layout, card)
