@@ -11,13 +11,10 @@ the server's model, and a wrong module map shows up here).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from ..tokens import model_inputs
 from .intrace import lens_logits, residual
-
-if TYPE_CHECKING:
-    from .handle import Handle
 
 
 @dataclass
@@ -67,7 +64,7 @@ class Readout:
         return self.logits(hidden, apply_norm).log_softmax(dim=-1)
 
 
-def lens_self_check(model: "Handle", probe: str = "The capital of France is Paris. 今天") -> float:
+def lens_self_check(model: Any, probe: str = "The capital of France is Paris. 今天") -> float:
     """Max |lens at layer L - the model's own log-probs| over a short probe text.
 
     Runs through `model.trace`, so a remote handle checks the server's model.

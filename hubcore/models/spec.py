@@ -21,6 +21,17 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
+# Vision models: none ships with the app, so a vision spec must name one.
+SPEC_SYNTAX = (
+    "a Hugging Face hub id already in the local HF cache (e.g. llava-hf/llava-1.5-7b-hf, "
+    "google/gemma-3-4b-it, Qwen/Qwen2-VL-2B-Instruct, HuggingFaceTB/SmolVLM-256M-Instruct), "
+    "or a local model folder (e.g. /models/llava-1.5-7b-hf)"
+)
+NO_MODEL = (
+    "No vision-language model is set, and none ships with this app (no VLM weights are in any "
+    f"package registry): give {SPEC_SYNTAX}."
+)
+
 # Roles a user may map with --rename (see models.families).
 RENAME_ROLES = ("embed", "layers", "ln_final", "lm_head")
 
@@ -78,8 +89,6 @@ class ModelSpec:
         if self.device not in DEVICES:
             raise ModelLoadError(f"Unknown device '{self.device}': choose one of {', '.join(DEVICES)}.")
         if self.kind == "vision" and self.source.lower() == "default":
-            from .vision import NO_MODEL
-
             raise ModelLoadError(NO_MODEL)
 
     @property

@@ -24,7 +24,8 @@ from ..errors import HubError, ModelLoadError, UnsupportedModelError
 from ..progress import Progress, report, scaled
 from .card import ModelCard
 from .families import Layout, fetch, rename_map, with_overrides
-from .handle import Handle, Readout
+from .handle import Handle
+from .readout import Readout
 from .loading import first_line, load_config, local_or_hub, resolve_device, resolve_dtype
 from .remote import describe, environment_rows
 from .spec import ModelSpec

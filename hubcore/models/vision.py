@@ -25,21 +25,13 @@ from ..errors import HubError, ModelLoadError, UnsupportedModelError
 from ..progress import Progress, report
 from .card import ModelCard
 from .families import Layout, fetch, rename_map, with_overrides
-from .handle import Handle, Readout
+from .handle import Handle
+from .readout import Readout
 from .loading import first_line, load_config, local_or_hub, resolve_device, resolve_dtype, weights_error
 from .remote import describe, environment_rows
-from .spec import ModelSpec
+from .spec import NO_MODEL, SPEC_SYNTAX, ModelSpec  # noqa: F401  (re-exported for the vision page)
 
 TASK = "image-text-to-text"
-SPEC_SYNTAX = (
-    "a Hugging Face hub id already in the local HF cache (e.g. llava-hf/llava-1.5-7b-hf, "
-    "google/gemma-3-4b-it, Qwen/Qwen2-VL-2B-Instruct, HuggingFaceTB/SmolVLM-256M-Instruct), "
-    "or a local model folder (e.g. /models/llava-1.5-7b-hf)"
-)
-NO_MODEL = (
-    "No vision-language model is set, and none ships with this app (no VLM weights are in any "
-    f"package registry): give {SPEC_SYNTAX}."
-)
 
 
 def language_model(path: str, head: str = "lm_head") -> Layout:
