@@ -1,15 +1,28 @@
-"""Vision page: image vs caption similarity, the per-patch logit lens, caption nouns, and the
-two-colour replacement intervention, on a vision-language model the user brings."""
+"""Vision page: image vs caption similarity, the per-patch logit lens (of colour images and of the
+user's own image), caption nouns, and the two-colour replacement intervention, on a
+vision-language model the user brings.
+
+Every computation is a registered experiment (`vision lens|image-lens|similarity|align|replace`):
+the widgets fill a values dict named like the CLI options, the URL carries it (the tabs' keys
+prefixed), and every result comes with its chart, export and the command that reproduces it.
+"""
 
 import os
 from dataclasses import replace
+from typing import Any
 
 import streamlit as st
 
-from app.charts import export_buttons, layer_lines, patch_grid
+from app.blocks import initial_values, layer_slider, on_page, output_block, run_kwargs, sync_url
+from app.charts import layer_lines, patch_grid
 from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
 from hubcore.experiments import vision as vx
-from hubcore.experiments.vision import COLOURS, PAPER_COLOURS, SPEC_SYNTAX, load_image, solid, thumbnail_png
+from hubcore.experiments.registry import Param, of
+
+LENS, IMAGE, SIM = of(vx.patch_lens), of(vx.image_lens), of(vx.image_caption_similarity)
+ALIGN = on_page(of(vx.caption_alignment), n=20)  # a quicker first run than the CLI's 30
+REPLACE = of(vx.two_colour_replacement)
+COLOURS = list(vx.COLOURS)
 
 st.title("Vision")
 st.caption(
@@ -23,7 +36,7 @@ if "vision_model" not in st.session_state:
 source = st.text_input(
     "Vision-language model", key="vision_model",
     placeholder="llava-hf/llava-1.5-7b-hf · /path/to/model-folder",
-    help=f"Give {SPEC_SYNTAX}. dtype, device, downloads and remote code follow the sidebar's "
+    help=f"Give {vx.SPEC_SYNTAX}. dtype, device, downloads and remote code follow the sidebar's "
          "Advanced settings, and where traces run its Run on choice.",
 ).strip()
 
@@ -45,11 +58,13 @@ if not source:
         st.markdown("Supported families: LLaVA-1.5, Gemma 3 (4B and up), Qwen2-VL / Qwen2.5-VL, "
                     "Idefics3 / SmolVLM, Chameleon. The same experiments from the command line:")
         st.code("python -m hubcore vision lens --model llava-hf/llava-1.5-7b-hf --out lens.csv\n"
+                "python -m hubcore vision image-lens --model llava-hf/llava-1.5-7b-hf --image photo.png "
+                "--out patches.csv\n"
                 "python -m hubcore vision similarity --model /models/llava-1.5-7b-hf --out sim.csv",
                 language="bash")
-        cols = st.columns(len(PAPER_COLOURS))
-        for c, name in zip(cols, PAPER_COLOURS):
-            c.image(thumbnail_png(solid(name), 64), caption=name)
+        cols = st.columns(len(vx.PAPER_COLOURS))
+        for c, name in zip(cols, vx.PAPER_COLOURS):
+            c.image(vx.thumbnail_png(vx.solid(name), 64), caption=name)
     st.stop()
 
 with user_errors():  # the sidebar's settings, this page's VLM (no text module map)
@@ -57,121 +72,151 @@ with user_errors():  # the sidebar's settings, this page's VLM (no text module m
 vm = require_model(kind="vision", spec=spec)
 
 
-def run(fn, **params):
-    return run_experiment(fn, spec, **params)
+def number(container: Any, label: str, p: Param, value: Any, key: str, step: float = 1) -> Any:
+    """A number input with the parameter's own range (from the registry)."""
+    kind = p.type if p.type in (int, float) else float
+    return kind(container.number_input(label, kind(p.low), kind(p.high), kind(value), step=kind(step), key=key))
 
 
 tab_lens, tab_sim, tab_nouns, tab_rep = st.tabs(
     ["Patch lens", "Image vs caption", "Caption nouns", "Two-colour replacement"])
 
 with tab_lens:
+    l0 = initial_values(LENS)
     with st.form("vis_lens"):
         c1, c2, c3 = st.columns([3, 1, 1])
-        colours = c1.multiselect("Colours", list(COLOURS), list(PAPER_COLOURS), key="vis_colours")
-        baseline = c2.selectbox("Baseline word", list(COLOURS), list(COLOURS).index("white"),
-                                key="vis_baseline")
-        raw = c3.toggle("Raw (no final norm)", False, key="vis_raw")
+        colours = c1.multiselect("Colours", COLOURS, list(l0["colours"]), key="vis_colours")
+        baseline = c2.selectbox("Baseline word", COLOURS, COLOURS.index(l0["baseline"]), key="vis_baseline")
+        raw = c3.toggle("Raw (no final norm)", bool(l0["raw"]), key="vis_raw")
         st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
+    values = {**l0, "colours": colours, "baseline": baseline, "raw": raw}
+    sync_url(LENS, values)
     with user_errors():
-        rep = run(vx.patch_lens, colours=tuple(colours), baseline=baseline, raw=raw)
+        rep = run_experiment(vx.patch_lens, spec, **run_kwargs(LENS, values))
     df = rep.curves[rep.curves.colour == "all"]
     chart = layer_lines(df, y="share", series="target", band=("ci_low", "ci_high"),
                         y_title="share of image patches",
                         title="Patches whose top-1 lens token is the colour word vs the baseline word")
-    st.altair_chart(chart, width="stretch")
-    st.caption("colour: the image's own colour word (leading space or not); baseline: the "
-               f"'{baseline}' word, a colour absent from the image. 95% CIs resample images.")
     for note in rep.notes:
         st.info(note)
-    export_buttons(rep.curves, chart, "vision_patch_lens")
+    output_block(rep.csv_frame(), chart, "vision_patch_lens", LENS, values, spec,
+                 caption="colour: the image's own colour word (leading space or not); baseline: the "
+                         f"'{baseline}' word, a colour absent from the image. 95% CIs resample images. "
+                         "The export holds every colour ('all' pools them).")
     g1, g2 = st.columns([1, 3])
     shown = g1.selectbox("Image", list(rep.grid.colour.unique()), key="vis_grid_colour")
-    layer = g2.slider("Layer", 0, vm.num_layers, vm.num_layers // 2, key="vis_grid_layer")
+    layer = layer_slider(vm, "vis_grid_layer", container=g2)
     cells = rep.grid[(rep.grid.colour == shown) & (rep.grid.layer == layer)]
-    st.altair_chart(patch_grid(cells, thumbnail_png(solid(shown)), title=f"{shown} image, layer {layer}"),
-                    width="content")
+    grid_chart = patch_grid(cells, vx.thumbnail_png(vx.solid(shown)), title=f"{shown} image, layer {layer}")
+    output_block(rep.csv_frame("grid"), grid_chart, "vision_patch_grid", LENS, values, spec, stretch=False,
+                 caption="Each patch's top-1 lens token at this layer, drawn over the image. The "
+                         "export holds every image and layer (--grid FILE on the command line).")
     with st.expander("Token variants read"):
         st.dataframe(rep.variants, hide_index=True)
 
     upload = st.file_uploader("Or read your own image through the lens (PNG, JPEG, GIF, WebP, BMP)",
                               type=["png", "jpg", "jpeg", "gif", "webp", "bmp"], key="vis_upload")
     if upload is not None:
+        i0 = initial_values(IMAGE, prefix="image.")
+        ivalues = {**i0, "image": upload.name, "raw": raw}
+        sync_url(IMAGE, ivalues, prefix="image.")
         with user_errors():
             data = upload.getvalue()
-            image = load_image(data, upload.name)
-            grid = run(vx.image_lens, data=data, name=upload.name)
-        ul = st.slider("Layer ", 0, vm.num_layers, vm.num_layers // 2, key="vis_upload_layer")
-        st.altair_chart(patch_grid(grid[grid.layer == ul], thumbnail_png(image.resize((360, 360))),
-                                   title=f"{upload.name}, layer {ul}", colour="none"), width="content")
+            image = vx.open_image(data, upload.name)
+            own = run_experiment(vx.image_lens, spec, image=data, name=upload.name, top_k=int(i0["top_k"]),
+                                 raw=bool(raw))
+        ul = layer_slider(vm, "vis_upload_layer", label="Layer ")
+        patches = own.patches[(own.patches["rank"] == 1) & (own.patches.layer == ul)]
+        own_chart = patch_grid(patches, vx.thumbnail_png(image.resize((360, 360))),
+                               title=f"{upload.name}, layer {ul}", colour="none")
+        output_block(own.csv_frame(), own_chart, "vision_image_lens", IMAGE, ivalues, spec, stretch=False,
+                     caption="Top-1 lens token of every image patch of your image at this layer.",
+                     note=f"Give the path of your image to --image ({upload.name}).")
 
 with tab_sim:
+    s0 = initial_values(SIM, prefix="sim.")
     with st.form("vis_sim"):
         c1, c2, c3, c4 = st.columns(4)
-        kind = c1.radio("Images", list(vx.ITEM_KINDS), horizontal=True, key="vis_kind")
-        n = c2.number_input("Emoji", 4, 400, 40, step=4, key="vis_n")
-        lang = c3.selectbox("Label language", ["en", "es", "zh", "fr"], key="vis_lang")
+        kinds = list(SIM.param("images").choices)
+        kind = c1.radio("Images", kinds, kinds.index(s0["images"]), horizontal=True, key="vis_kind")
+        n = number(c2, "Emoji", SIM.param("n"), s0["n"], "vis_n", step=4)
+        langs = list(vx.LABEL_LANGS)
+        lang = c3.selectbox("Label language", langs, langs.index(s0["lang"]) if s0["lang"] in langs else 0,
+                            key="vis_lang")
         metric = c4.radio("Metric", ["raw", "centered"], horizontal=True, key="vis_metric")
         go = st.form_submit_button("Run similarity", icon=":material/play_arrow:")
     if run_requested("vis_sim", go):
+        svalues = {**s0, "images": kind, "n": n, "lang": lang}
+        sync_url(SIM, svalues, prefix="sim.")
         with user_errors():
-            srep = run(vx.image_caption_similarity, kind=kind, n=int(n), lang=lang)
+            srep = run_experiment(vx.image_caption_similarity, spec, **run_kwargs(SIM, svalues))
         sdf = srep.curves[srep.curves.metric == metric]
         schart = layer_lines(sdf, y="adjusted", series="metric", band=("ci_low", "ci_high"),
                              y_title="cos(image, its caption) − non-matching",
                              title="Image vs caption, matched minus non-matching")
-        st.altair_chart(schart, width="stretch")
-        st.caption("Image: mean of its image-token states; caption: mean of its token states "
-                   "(text only). retrieval@1 is in the CSV.")
-        export_buttons(srep.curves, schart, "vision_similarity")
+        output_block(srep.csv_frame(), schart, "vision_similarity", SIM, svalues, spec,
+                     caption="Image: mean of its image-token states; caption: mean of its token states "
+                             "(text only). retrieval@1 is in the CSV.")
         with st.expander(f"Items ({len(srep.items)})"):
             st.dataframe(srep.items, hide_index=True)
     else:
         st.info("Press **Run similarity**.")
 
 with tab_nouns:
+    a0 = initial_values(ALIGN, prefix="align.")
     with st.form("vis_nouns"):
         c1, c2, c3 = st.columns(3)
-        n_a = c1.number_input("Emoji", 4, 200, 20, step=4, key="vis_align_n")
-        lang_a = c2.selectbox("Label language", ["en", "es", "zh", "fr"], key="vis_align_lang")
-        k = c3.number_input("top-k", 1, 50, 10, key="vis_align_k")
+        n_a = number(c1, "Emoji", ALIGN.param("n"), a0["n"], "vis_align_n", step=4)
+        langs = list(vx.LABEL_LANGS)
+        lang_a = c2.selectbox("Label language", langs, langs.index(a0["lang"]) if a0["lang"] in langs else 0,
+                              key="vis_align_lang")
+        k = number(c3, "top-k", ALIGN.param("top_k"), a0["top_k"], "vis_align_k")
         go_a = st.form_submit_button("Run caption nouns", icon=":material/play_arrow:")
     if run_requested("vis_nouns", go_a):
+        avalues = {**a0, "n": n_a, "lang": lang_a, "top_k": k}
+        sync_url(ALIGN, avalues, prefix="align.")
         with user_errors():
-            arep = run(vx.caption_alignment, n=int(n_a), lang=lang_a, top_k=int(k))
+            arep = run_experiment(vx.caption_alignment, spec, **run_kwargs(ALIGN, avalues))
         adf = arep.curves[arep.curves.target.isin(["matched", "nonmatching"])]
         achart = layer_lines(adf, y="mean", series="target", band=("ci_low", "ci_high"),
                              y_title="max over patches of log p(label)",
                              title="Emoji images: their own label vs the other labels")
-        st.altair_chart(achart, width="stretch")
-        export_buttons(arep.curves, achart, "vision_caption_nouns")
+        output_block(arep.csv_frame(), achart, "vision_caption_nouns", ALIGN, avalues, spec,
+                     caption="Per image, the best log p over its patches of its own label vs the mean "
+                             f"over the other labels (95% CIs over images); hit_at_{k} in the CSV.")
         st.dataframe(arep.items, hide_index=True)
     else:
         st.info("Press **Run caption nouns**.")
 
 with tab_rep:
+    r0 = initial_values(REPLACE, prefix="replace.")
+    sweep = vx.default_sweep(vm)
     with st.form("vis_rep"):
         c1, c2, c3, c4 = st.columns(4)
         layers = c1.multiselect("Start layers l", list(range(vm.num_layers + 1)),
-                                sorted({0, vm.num_layers // 4, vm.num_layers // 2,
-                                        3 * vm.num_layers // 4, vm.num_layers}), key="vis_rep_layers")
-        scale = c2.radio("Scale", list(vx.SCALES), index=1, horizontal=True, key="vis_rep_scale")
-        strength = c3.number_input("Strength", 0.0, 100.0, 0.5, step=0.1, key="vis_rep_strength")
-        side = c4.radio("Edited half", ["left", "right"], horizontal=True, key="vis_rep_side")
+                                [x for x in (r0["layers"] or sweep) if x <= vm.num_layers], key="vis_rep_layers")
+        scales = list(vx.SCALES)
+        scale = c2.radio("Scale", scales, scales.index(r0["scale"]), horizontal=True, key="vis_rep_scale")
+        strength = number(c3, "Strength", REPLACE.param("strength"), r0["strength"], "vis_rep_strength", step=0.1)
+        sides = list(REPLACE.param("side").choices)
+        side = c4.radio("Edited half", sides, sides.index(r0["side"]), horizontal=True, key="vis_rep_side")
         go_r = st.form_submit_button("Run replacement", icon=":material/play_arrow:")
     if run_requested("vis_rep", go_r):
+        rvalues = {**r0, "layers": None if sorted(layers) == sweep else sorted(layers), "scale": scale,
+                   "strength": float(strength), "side": side}
+        sync_url(REPLACE, rvalues, prefix="replace.")
         with user_errors():
-            rrep = run(vx.two_colour_replacement, layers=tuple(layers), scale=scale,
-                       strength=float(strength), side=side)
+            rrep = run_experiment(vx.two_colour_replacement, spec, **run_kwargs(REPLACE, rvalues))
         rdf = rrep.rates.assign(series="success")
         rchart = layer_lines(rdf, y="success_rate", series="series", band=("ci_low", "ci_high"),
                              y_title="success rate", x_title="first edited layer l",
                              title="Both colours right after replacing one half's colour")
-        st.altair_chart(rchart, width="stretch")
-        st.caption(f"Prompt: {rrep.prompt!r}. s·(W_U[new] − W_U[old]) is added to the {side} "
-                   "half's image tokens at every layer from l to the last, in the prompt pass.")
         for note in rrep.notes:
             st.info(note)
-        export_buttons(rrep.generations, rchart, "vision_replacement")
+        output_block(rrep.csv_frame("rates"), rchart, "vision_replacement", REPLACE, rvalues, spec,
+                     caption=f"Prompt: {rrep.prompt!r}. s·(W_U[new] − W_U[old]) is added to the {side} "
+                             "half's image tokens at every layer from l to the last, in the prompt pass. "
+                             "The export holds the rates; the command also writes every answer.")
         st.dataframe(rrep.generations, hide_index=True)
     else:
         st.info("Press **Run replacement**.")

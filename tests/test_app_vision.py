@@ -63,3 +63,26 @@ def test_unknown_vision_model_is_a_sentence():
     at.run()
     assert not at.exception
     assert any("not in the local Hugging Face cache" in e.value for e in at.error)
+
+
+def test_link_presets_and_reproduce_commands(tmp_path):
+    """Each tab's options come from the URL (prefixed keys), and every result names the command
+    that regenerates it, the model included."""
+    folder = save_tiny_vlm("llava", tmp_path / "llava")
+    at = AppTest.from_file(VISION, default_timeout=60)
+    at.session_state["vision_model"] = str(folder)
+    at.query_params.update({"baseline": "black", "colours": "red,green", "sim.images": "emoji",
+                            "replace.strength": "1.5", "align.top_k": "3"})
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="vis_baseline").value == "black"
+    assert at.radio(key="vis_kind").value == "emoji"
+    assert at.number_input(key="vis_rep_strength").value == 1.5 and at.number_input(key="vis_align_k").value == 3
+    commands = [c.value for c in at.code]
+    assert (f"python -m hubcore vision lens --colours red green --baseline black --model {folder} "
+            "--out vision_lens.csv") in commands
+    next(b for b in at.button if b.label == "Run replacement").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(c.value.startswith("python -m hubcore vision replace --strength 1.5 --model") for c in at.code)

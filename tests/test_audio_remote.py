@@ -17,6 +17,7 @@ from hubcore.experiments import audio as A
 from hubcore.models import ModelSpec, get_model
 from hubcore.models.remote import TRAFFIC
 from tests.audio_helpers import tiny_qwen2_audio, tiny_whisper_handle, whisper_processors
+from tests.test_arithmetic import assert_same_tables
 
 
 def _close(a, b, rel: float = 1e-5) -> None:
@@ -116,9 +117,11 @@ def test_transcribe_same_remotely(tiny):
     paths = [c.path for c in asterisk_clips("es")[:2]]
     a = A.transcribe(local, paths, max_new_tokens=16)
     b = A.transcribe(dry, paths, max_new_tokens=16)
-    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a.transcripts, b.transcripts)
+    assert_same_tables(a, b, None)  # the registered result: identical transcripts
     forced = A.transcribe(dry, paths[:1], language="fr", max_new_tokens=16)
-    pd.testing.assert_frame_equal(forced, A.transcribe(local, paths[:1], language="fr", max_new_tokens=16))
+    pd.testing.assert_frame_equal(forced.transcripts,
+                                  A.transcribe(local, paths[:1], language="fr", max_new_tokens=16).transcripts)
 
 
 def test_audio_vs_label_same_remotely(tiny):
@@ -127,6 +130,11 @@ def test_audio_vs_label_same_remotely(tiny):
     b = A.audio_vs_label(dry, lang="en", n=3, n_boot=20)
     _frames_equal(a.curves, b.curves)
     pd.testing.assert_frame_equal(a.items, b.items)
+    # the registered command (`audio similarity --kind label`) gives the same tables remotely
+    kw = dict(kind="label", lang_a="en", n=3, n_boot=20)
+    reg_a, reg_b = A.audio_similarity(local, **kw), A.audio_similarity(dry, **kw)
+    assert_same_tables(reg_a, reg_b, 1e-6)
+    _frames_equal(reg_a.curves, a.curves)
 
 
 def test_crosslingual_speech_same_remotely(tiny):
@@ -135,15 +143,19 @@ def test_crosslingual_speech_same_remotely(tiny):
     b = A.crosslingual_speech(dry, lang_a="es", lang_b="en", n=3, n_boot=20)
     _frames_equal(a.curves, b.curves)
     pd.testing.assert_frame_equal(a.items, b.items)
+    kw = dict(kind="crosslingual", lang_a="es", lang_b="en", n=3, n_boot=20)
+    reg_a, reg_b = A.audio_similarity(local, **kw), A.audio_similarity(dry, **kw)
+    assert_same_tables(reg_a, reg_b, 1e-6)
+    _frames_equal(reg_a.curves, a.curves)
 
 
 def test_steer_word_same_remotely(tiny):
     local, dry = tiny
     kw = dict(old="message", new="letter", layer=1, strengths=(0.0, 2.0), n=2, n_boot=20, once=True)
-    gens_a, rates_a = A.steer_word(local, **kw)
-    gens_b, rates_b = A.steer_word(dry, **kw)
-    pd.testing.assert_frame_equal(gens_a, gens_b)  # token-identical transcripts
-    _frames_equal(rates_a, rates_b)
+    a, b = A.steer_word(local, **kw), A.steer_word(dry, **kw)
+    pd.testing.assert_frame_equal(a.generations, b.generations)  # token-identical transcripts
+    _frames_equal(a.rates, b.rates)
+    assert_same_tables(a, b, 1e-6)
 
 
 def test_lens_translation_same_remotely():
@@ -154,6 +166,7 @@ def test_lens_translation_same_remotely():
     b = A.lens_translation(dry, lang="es", n=2, n_boot=20, require_in_english=False)
     pd.testing.assert_frame_equal(a.items, b.items)  # same transcripts, positions, top-1 tokens
     _frames_equal(a.curves, b.curves, tol=1e-5)
+    assert set(a.tables) == set(b.tables) and b.meta["remote"]["target"] == "local"
 
 
 def test_ndif_spec_builds_a_weightless_skeleton_and_fails_in_one_sentence(tmp_path):

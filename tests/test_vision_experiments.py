@@ -1,5 +1,6 @@
 """Vision experiments end to end on tiny random VLMs, checked against independent computations,
-and the `vision` CLI on a saved tiny model folder."""
+and the registered `vision` commands: on a saved tiny model folder, and in-process (each writes
+exactly its documented columns plus the .json sidecar)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from hubcore.lens import word_variants
 from hubcore.vision.images import solid, split
 from hubcore.vision.processing import build_prompt, encode, image_token_positions
 from tests.test_vision_models import tiny
+from tests.test_arithmetic import run_command, written
 from tests.tiny_vlms import VLM_FAMILIES, save_tiny_vlm
+
+SIM_CSV = ["layer", "metric", "matched", "baseline", "adjusted", "ci_low", "ci_high", "retrieval_at_1"]
+LENS_CSV = ["layer", "colour", "target", "share", "ci_low", "ci_high", "n_patches"]
+GRID_CSV = ["colour", "layer", "row", "col", "token", "prob", "reads"]
+ALIGN_CSV = ["layer", "target", "mean", "ci_low", "ci_high", "n"]
+REPLACE_CSV = ["item", "left", "right", "old", "new", "layer", "answer", "success", "correct_unsteered", "changed"]
+RATES_CSV = ["layer", "success_rate", "ci_low", "ci_high", "changed_rate", "n"]
+PATCHES_CSV = ["layer", "row", "col", "rank", "token", "prob"]
 
 
 @pytest.mark.parametrize("family", VLM_FAMILIES)
@@ -137,6 +147,73 @@ def test_cli_end_to_end_on_a_saved_model(tmp_path, capsys):
     assert main(["vision", "similarity", "--model", str(folder), "--out", str(sim),
                  "--bootstrap", "20"]) == 0
     assert len(pd.read_csv(sim)) == 2 * 4  # raw + centered x layers 0..3
-    assert main(["vision", "lens", "--out", str(out)]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # --model is required: argparse says so, status 2
+        main(["vision", "lens", "--out", str(out)])
+    assert stop.value.code == 2 and "--model" in capsys.readouterr().err
+    assert main(["vision", "lens", "--model", "default", "--out", str(out)]) == 2
     assert "No vision-language model is set" in capsys.readouterr().err
     assert main(["vision", "replace", "--model", str(folder), "--out", str(rep), "--items", "red,red,blue"]) == 2
+
+
+def test_bad_items_and_images_fail_before_the_model_loads(monkeypatch, tmp_path, capsys):
+    import hubcore.cli as cli
+
+    def no_load(*_a, **_k):
+        raise AssertionError("the model must not load")
+
+    monkeypatch.setattr(cli, "_load", no_load)
+    out = str(tmp_path / "r.csv")
+    assert cli.main(["vision", "replace", "--model", "m", "--items", "red,red,blue", "--out", out]) == 2
+    assert "three different colours" in capsys.readouterr().err
+    assert cli.main(["vision", "replace", "--model", "m", "--items", "red,green", "--out", out]) == 2
+    assert "LEFT,RIGHT,NEW" in capsys.readouterr().err
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert cli.main(["vision", "image-lens", "--model", "m", "--image", str(bad), "--out", out]) == 2
+    assert "not an image" in capsys.readouterr().err
+    assert cli.main(["vision", "image-lens", "--model", "m", "--image", "mauve", "--out", out]) == 2
+    assert "neither an image file nor a colour name" in capsys.readouterr().err
+
+
+VISION_COMMANDS = {
+    "similarity": (["--images", "emoji", "--n", "4", "--bootstrap", "10"], SIM_CSV, ("items",)),
+    "lens": (["--colours", "red", "blue", "--bootstrap", "10", "--raw"], LENS_CSV, ("grid", "variants")),
+    "align": (["--n", "4", "--top-k", "3", "--bootstrap", "10"], ALIGN_CSV, ("items",)),
+    "replace": (["--items", "red,green,blue", "--layers", "0", "2", "--max-new-tokens", "3"], REPLACE_CSV,
+                ("rates",)),
+    "image-lens": (["--image", "red", "--layer", "2", "--top-k", "2"], PATCHES_CSV, ()),
+}
+
+
+@pytest.mark.parametrize("command", list(VISION_COMMANDS))
+def test_registered_command_writes_its_columns_and_metadata(command, monkeypatch, tmp_path):
+    args, columns, sidecars = VISION_COMMANDS[command]
+    out = tmp_path / "out.csv"
+    assert run_command(monkeypatch, tiny("gemma3"), ["vision", command, "--model", "tiny", *args,
+                                                     "--out", str(out)]) == 0
+    df, meta = written(out, f"vision {command}", columns)
+    assert len(df) > 0 and meta["model"]["kind"] == "vision"
+    for name in sidecars:
+        assert (tmp_path / f"out_{name}.csv").exists()
+    if command == "lens":
+        assert list(pd.read_csv(tmp_path / "out_grid.csv").columns) == GRID_CSV
+        assert meta["params"]["raw"] is True
+    if command == "replace":
+        assert list(pd.read_csv(tmp_path / "out_rates.csv").columns) == RATES_CSV
+    if command == "image-lens":
+        assert set(df.layer) == {2} and set(df["rank"]) == {1, 2} and len(df) == 2 * 16
+
+
+def test_image_lens_reads_a_file_like_its_colour(tmp_path):
+    """`--image FILE` and `--image COLOUR` see the same pixels when the file is that colour."""
+    vm = tiny("llava")
+    path = tmp_path / "red.png"
+    solid("red").save(path)
+    by_name = vx.image_lens(vm, "red", top_k=2)
+    by_file = vx.image_lens(vm, str(path), top_k=2)
+    by_bytes = vx.image_lens(vm, path.read_bytes(), name="red.png", top_k=2)
+    pd.testing.assert_frame_equal(by_name.patches, by_file.patches)
+    pd.testing.assert_frame_equal(by_name.patches, by_bytes.patches)
+    assert by_name.rows * by_name.cols == 16
+    assert by_name.meta["params"]["image"] == "red" and by_bytes.meta["params"]["image"].endswith("bytes>")

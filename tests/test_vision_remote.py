@@ -17,6 +17,7 @@ from hubcore.vision.images import solid, split
 from hubcore.vision.processing import (build_prompt, capture_states, encode, generate_with_edits,
                                        image_token_positions, lens_columns)
 from tests.test_vision_models import tiny
+from tests.test_arithmetic import assert_same_tables
 from tests.tiny_vlms import VLM_FAMILIES
 
 
@@ -67,6 +68,7 @@ def test_image_caption_similarity_same_remotely(family):
     b = vx.image_caption_similarity(dry, colours=("red", "green", "blue"), n_boot=50)
     _frames_equal(a.curves, b.curves)
     assert a.prompt == b.prompt
+    assert_same_tables(a, b, 1e-6)
 
 
 @pytest.mark.parametrize("family", VLM_FAMILIES)
@@ -78,6 +80,7 @@ def test_patch_lens_same_remotely(family):
     _frames_equal(a.grid, b.grid, tol=1e-5)
     _frames_equal(a.curves, b.curves)
     pd.testing.assert_frame_equal(a.variants, b.variants)
+    assert set(a.tables) == set(b.tables) and b.meta["remote"]["target"] == "local"
 
 
 @pytest.mark.parametrize("family", VLM_FAMILIES)
@@ -87,6 +90,7 @@ def test_caption_alignment_same_remotely(family):
     b = vx.caption_alignment(dry, n=4, top_k=5, n_boot=50)
     _frames_equal(a.curves, b.curves, tol=1e-5)
     pd.testing.assert_frame_equal(a.items, b.items)
+    assert set(a.tables) == set(b.tables) and b.meta["remote"]["target"] == "local"
 
 
 @pytest.mark.parametrize("family", VLM_FAMILIES)
@@ -98,6 +102,7 @@ def test_two_colour_replacement_same_remotely(family):
     b = vx.two_colour_replacement(dry, **kw)
     pd.testing.assert_frame_equal(a.generations, b.generations)  # token-identical answers
     _frames_equal(a.rates, b.rates)
+    assert_same_tables(a, b, 1e-6)
     assert a.norms.keys() == b.norms.keys()
     for layer in a.norms:
         assert b.norms[layer] == pytest.approx(a.norms[layer], rel=1e-6)
@@ -109,8 +114,11 @@ def test_image_lens_same_remotely():
     split("red", "blue", size=64).save(buf, format="PNG")
     a = vx.image_lens(local, buf.getvalue(), name="upload.png")
     b = vx.image_lens(dry, buf.getvalue(), name="upload.png")
-    assert a["token"].tolist() == b["token"].tolist()
-    _frames_equal(a, b, tol=1e-5)
+    assert a.patches["token"].tolist() == b.patches["token"].tolist()
+    _frames_equal(a.patches, b.patches, tol=1e-5)
+    top2 = [vx.image_lens(m, buf.getvalue(), name="upload.png", top_k=2, layer=1) for m in (local, dry)]
+    assert top2[0].patches["token"].tolist() == top2[1].patches["token"].tolist()  # lens: identical tokens
+    assert set(top2[0].tables) == set(top2[1].tables) and top2[1].meta["remote"]["target"] == "local"
 
 
 @pytest.mark.parametrize("family", VLM_FAMILIES)

@@ -133,12 +133,12 @@ def _voice_dir(lang: str) -> Path:
 @functools.lru_cache(maxsize=8)
 def _clips(lang: str, root: str) -> tuple[Clip, ...]:
     folder = _voice_dir(lang)
-    prompts = parallel._load_asterisk(lang)
+    prompts = parallel.load_asterisk(lang)
     out = []
     for key, text in sorted(prompts.items()):
-        if key.startswith(parallel._ASTERISK_SKIP_PREFIXES):
+        if key.startswith(parallel.ASTERISK_SKIP_PREFIXES):
             continue
-        text = parallel._clean_prompt(text)
+        text = parallel.clean_prompt(text)
         wav = folder / f"{key}.wav"
         if len(text) >= 2 and wav.is_file():
             out.append(Clip(id=key, lang=lang, path=str(wav), text=text))
@@ -170,7 +170,7 @@ def parallel_clips(
     ids = sorted(set.intersection(*(set(t) for t in tables)) - skip)
     ids = [i for i in ids
            if all(min_words <= len(t[i].text.split()) <= max_words for t in tables)
-           and not any(parallel._is_spelled_out(t[i].text) for t in tables)]
+           and not any(parallel.is_spelled_out(t[i].text) for t in tables)]
     if n is not None and n < len(ids):
         chosen = set(random.Random(seed).sample(ids, n))
         ids = [i for i in ids if i in chosen]

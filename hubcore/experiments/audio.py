@@ -18,26 +18,35 @@
   word's first token, per decoder layer.
 - `steer_word` (d): add s x (W_U[new] - W_U[old]) to one decoder block's output from the last
   prompt position on, while transcribing clips that contain `old`; outcome rates per strength.
+
+Registered as `audio transcribe|similarity|lens|steer` (the Audio page runs the same entries);
+(a) and (b) are one command, `audio similarity --kind label|crosslingual`. Every function returns
+a `Result`; the CLI's defaults are the functions' own, the page opens on smaller samples.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..audio import whisper as W
-from ..audio.sounds import (MAX_SECONDS, SAMPLE_RATE, AudioSource, asterisk_clips,
+from ..audio.sounds import (MAX_SECONDS, SAMPLE_RATE, AudioSource, Clip, asterisk_clips,
                             freedesktop_sounds, load_audio, parallel_clips)
 from ..data import parallel
 from ..errors import InputError
 from ..progress import Progress, report, scaled
 from ..similarity import pair_similarity
 from ..stats import bootstrap_ci
+from .items_lens import layer_curves
+from .multilingual import bootstrap_params
+from .registry import Param, experiment, group
+from .result import Result, Table, result
 
 if TYPE_CHECKING:
     from ..models.speech import SpeechHandle
@@ -45,21 +54,21 @@ if TYPE_CHECKING:
 # The experiments, and the sound sources the Audio page offers (re-exported: pages import only
 # experiments, data, errors and app helpers).
 __all__ = [
-    "AudioReport", "MAX_SECONDS", "aligned_lexicon", "asterisk_clips", "audio_vs_label",
-    "crosslingual_speech", "freedesktop_sounds", "lens_translation", "load_audio", "steer_word",
-    "transcribe", "unembedding_difference",
+    "LANGS", "MAX_SECONDS", "aligned_lexicon", "asterisk_clips", "audio_similarity", "audio_vs_label",
+    "crosslingual_speech", "freedesktop_sounds", "lens_translation", "load_audio",
+    "recording_of", "steer_word", "strength_sweep", "transcribe", "unembedding_difference",
 ]
 
 BATCH = 4  # clips per encoder pass (each is a full 30 s window)
+LANGS = ("en", "es", "fr")  # the languages the Asterisk prompts are recorded in
+SIM_COLUMNS = ("stack", "layer", "metric", "matched", "baseline", "adjusted", "ci_low", "ci_high",
+               "retrieval_at_1")
+LENS_COLUMNS = ("layer", "target", "mean_prob", "ci_low", "ci_high", "mean_logprob", "n")
+GEN_COLUMNS = ("item", "transcript", "strength", "text", "has_new", "has_old", "swap")
+RATE_COLUMNS = ("layer", "strength", "outcome", "rate", "ci_low", "ci_high", "n")
+STATS = bootstrap_params(seed_help="random seed (clip sample and bootstrap)")  # --bootstrap, --seed
 
-
-@dataclass
-class AudioReport:
-    """Per-layer curves plus the items they were computed on and notes for the reader."""
-
-    curves: pd.DataFrame
-    items: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
+group("audio", "Whisper: transcribe, similarity, lens, steering")
 
 
 def _batches(n: int, size: int = BATCH) -> list[range]:
@@ -82,6 +91,51 @@ def _encode_all(model: "SpeechHandle", clips: Sequence[np.ndarray], progress: Op
 # ----------------------------------------------------------------------------- transcription
 
 
+def _transcribe_inputs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Decode every file before the model loads, so a bad file costs no model load."""
+    for path in values["audio"]:
+        load_audio(path)
+    return {"audio": list(values["audio"]), "language": values.get("language")}, []
+
+
+def _print_transcripts(res: Result) -> list[str]:
+    """The transcripts are the command's output: stdout (pipe-able), the item and language in
+    front only when there are several; nothing extra for stderr."""
+    df = res.transcripts
+    for row in df.itertuples():
+        print((f"{row.item}\t[{row.language}]\t" if len(df) > 1 else "") + row.text, file=sys.stdout)
+    return []
+
+
+def recording_of(audio: Any) -> Optional[Clip]:
+    """The built-in Asterisk recording at path `audio` (its language is known: the page passes it
+    instead of detecting, which mistakes short Spanish prompts for Portuguese); None otherwise."""
+    if not isinstance(audio, (str, Path)):
+        return None
+    for lang in LANGS:
+        try:
+            found = next((c for c in asterisk_clips(lang) if c.path == str(audio)), None)
+        except InputError:  # that language's recordings are not installed
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+@experiment(
+    name="audio transcribe",
+    summary="greedy Whisper transcript of audio files",
+    description="Greedy transcript of each WAV/FLAC/OGG file (<= 30 s), printed; with --out also "
+                "the columns item,language,text.",
+    page="audio",
+    kind="speech",
+    tables=(Table("transcripts", ("item", "language", "text"), "one transcript per clip"),),
+    params=(Param("audio", "audio files (WAV, FLAC, OGG; at most 30 s each)", many="nargs", required=True,
+                  metavar="FILE"),
+            Param("language", "force a language code (default: detected)")),
+    prepare=_transcribe_inputs,
+    report=_print_transcripts,
+)
 def transcribe(
     model: "SpeechHandle",
     audio: Sequence[AudioSource],
@@ -89,8 +143,8 @@ def transcribe(
     language: Optional[str] = None,
     max_new_tokens: int = 128,
     progress: Optional[Progress] = None,
-) -> pd.DataFrame:
-    """Greedy transcript of each clip (bytes or paths): columns `item,language,text`.
+) -> Result:
+    """Greedy transcript of each clip (bytes or paths): table `transcripts` = `item,language,text`.
 
     `language` forces the language token; otherwise Whisper's own language identification picks it.
     """
@@ -112,7 +166,7 @@ def transcribe(
         for i, lang, out in zip(idx, langs, ids):
             rows.append((names[i], lang, W.decode_text(model, out)))
         report(progress, (k + 1) / len(parts), f"Transcribed {len(rows)}/{len(clips)} clips")
-    return pd.DataFrame(rows, columns=["item", "language", "text"])
+    return result("audio transcribe", {"transcripts": pd.DataFrame(rows, columns=["item", "language", "text"])})
 
 
 # ----------------------------------------------------------------------------- (a) audio vs label
@@ -135,11 +189,12 @@ def audio_vs_label(
     n_boot: int = 500,
     min_words: int = 1,
     progress: Optional[Progress] = None,
-) -> AudioReport:
+) -> Result:
     """(a) Decoder state after hearing a clip vs after reading its transcript, per decoder layer.
 
-    See the module docstring for the exact positions. Curves: `layer,metric,matched,baseline,
-    adjusted,ci_low,ci_high,retrieval_at_1` (layers 0..n_dec of the decoder).
+    See the module docstring for the exact positions. Tables: `curves` = `layer,metric,matched,
+    baseline,adjusted,ci_low,ci_high,retrieval_at_1` (layers 0..n_dec of the decoder) and `items`
+    = `id,transcript,path`.
     """
     import torch
 
@@ -173,7 +228,7 @@ def audio_vs_label(
         "before the same prompt. Baseline = clip i vs the transcripts of the other clips."
     ]
     report(progress, 1.0, "Done")
-    return AudioReport(curves=curves, items=items, notes=notes)
+    return result("audio similarity", {"curves": curves, "items": items}, notes, kind="label", lang=lang)
 
 
 # ----------------------------------------------------------------------------- (b) cross-lingual speech
@@ -188,10 +243,11 @@ def crosslingual_speech(
     n_boot: int = 500,
     min_words: int = 2,
     progress: Optional[Progress] = None,
-) -> AudioReport:
+) -> Result:
     """(b) The same prompt spoken in two languages, per encoder and decoder layer.
 
-    Curves: `stack,layer,metric,matched,baseline,adjusted,ci_low,ci_high,retrieval_at_1`.
+    Tables: `curves` = `stack,layer,metric,matched,baseline,adjusted,ci_low,ci_high,
+    retrieval_at_1` and `items` = `id,<lang_a>,<lang_b>` (the two transcripts).
     """
     import torch
 
@@ -234,7 +290,49 @@ def crosslingual_speech(
         "Baseline: prompts with a different id."
     ]
     report(progress, 1.0, "Done")
-    return AudioReport(curves=pd.concat(frames, ignore_index=True), items=items, notes=notes)
+    return result("audio similarity", {"curves": pd.concat(frames, ignore_index=True), "items": items},
+                  notes, kind="crosslingual", lang=lang_a, lang_b=lang_b)
+
+
+KINDS = ("label", "crosslingual")
+
+
+@experiment(
+    name="audio similarity",
+    summary="(a) audio vs transcript, (b) the same prompt in two languages",
+    description="(a) --kind label: decoder state after hearing a clip vs after reading its "
+                "transcript; (b) --kind crosslingual: the same prompt spoken in two languages, per "
+                "encoder and decoder layer. Writes layer,metric,matched,baseline,adjusted,ci_low,"
+                "ci_high,retrieval_at_1 (plus stack=encoder|decoder first for --kind crosslingual).",
+    page="audio",
+    kind="speech",
+    tables=(Table("curves", SIM_COLUMNS, "matched - non-matching similarity per layer", optional=("stack",)),
+            Table("items", ("id",), "the clips (label: transcript, path; crosslingual: both transcripts)",
+                  open=True)),
+    params=(Param("kind", "label = hearing vs reading; crosslingual = two languages", choices=KINDS),
+            Param("lang_a", "language of the clips (label) or the first language", choices=LANGS),
+            Param("lang_b", "the second language (crosslingual)", choices=LANGS),
+            Param("n", "prompt ids", type=int, low=2, high=500),
+            *STATS),
+)
+def audio_similarity(
+    model: "SpeechHandle",
+    kind: str = "crosslingual",
+    lang_a: str = "es",
+    lang_b: str = "en",
+    n: int = 24,
+    seed: int = 0,
+    n_boot: int = 1000,
+    progress: Optional[Progress] = None,
+) -> Result:
+    """One command for (a) and (b): `kind="label"` runs `audio_vs_label` on `lang_a` clips,
+    `kind="crosslingual"` runs `crosslingual_speech` on `lang_a` vs `lang_b`."""
+    if kind == "label":
+        return audio_vs_label(model, lang=lang_a, n=n, seed=seed, n_boot=n_boot, progress=progress)
+    if kind == "crosslingual":
+        return crosslingual_speech(model, lang_a=lang_a, lang_b=lang_b, n=n, seed=seed, n_boot=n_boot,
+                                   progress=progress)
+    raise InputError(f"Unknown kind '{kind}': use {' or '.join(KINDS)}.")
 
 
 # ----------------------------------------------------------------------------- (c) lens
@@ -264,8 +362,8 @@ def aligned_lexicon(lang: str, min_count: int = 2, min_dice: float = 0.5) -> dic
     """
     from collections import Counter
 
-    src = {k: parallel._clean_prompt(v) for k, v in parallel._load_asterisk(lang).items()}
-    eng = {k: parallel._clean_prompt(v) for k, v in parallel._load_asterisk("en").items()}
+    src = {k: parallel.clean_prompt(v) for k, v in parallel.load_asterisk(lang).items()}
+    eng = {k: parallel.clean_prompt(v) for k, v in parallel.load_asterisk("en").items()}
     c_s: Counter = Counter()
     c_e: Counter = Counter()
     c_se: Counter = Counter()
@@ -292,21 +390,47 @@ def _first_token(model: "SpeechHandle", text: str) -> int:
     return int(model.tokenizer(text, add_special_tokens=False)["input_ids"][0])
 
 
+def _lens_inputs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`--any-translation` is the CLI's spelling of `require_in_english=False`."""
+    kwargs = {k: v for k, v in values.items() if k != "any_translation"}
+    kwargs["require_in_english"] = not values.get("any_translation")
+    return kwargs, []
+
+
+@experiment(
+    name="audio lens",
+    summary="(c) English vs source word through the lens while transcribing",
+    description="While Whisper transcribes Spanish/French speech, the lens probability of the "
+                "English translation's first token vs the source word's, per decoder layer. Writes "
+                "layer,target,mean_prob,ci_low,ci_high,mean_logprob,n (target in {english, source}).",
+    page="audio",
+    kind="speech",
+    tables=(Table("curves", LENS_COLUMNS, "lens probability of the English vs the source word per layer"),
+            Table("items", ("id", "transcript", "position", "word", "english", "source_token",
+                            "english_token", "top1_by_layer"), "every position read")),
+    params=(Param("lang", "language of the speech", choices=("es", "fr")),
+            Param("n", "clips", type=int, low=1, high=500),
+            *STATS,
+            Param("any_translation", "count a lexicon translation even when the English prompt of the "
+                                     "same id does not contain it", switch=True, arg="")),
+    prepare=_lens_inputs,
+)
 def lens_translation(
     model: "SpeechHandle",
     lang: str = "es",
-    n: int = 12,
+    n: int = 30,
     seed: int = 0,
-    n_boot: int = 500,
+    n_boot: int = 1000,
     require_in_english: bool = True,
     progress: Optional[Progress] = None,
-) -> AudioReport:
+) -> Result:
     """(c) Does Whisper 'think in English' while transcribing `lang` speech?
 
-    Curves: `layer,target,mean_prob,ci_low,ci_high,mean_logprob,n` with target in {english,
-    source}; CIs resample clips. `items` lists every position read (clip, word, English word,
-    both token ids). With `require_in_english`, a lexicon translation counts only if the English
-    transcript of the same prompt id contains it.
+    Tables: `curves` = `layer,target,mean_prob,ci_low,ci_high,mean_logprob,n` with target in
+    {english, source} (CIs resample clips; the shared items-lens summary) and `items`, every
+    position read (clip, word, English word, both tokens, the top-1 lens token per layer). With
+    `require_in_english`, a lexicon translation counts only if the English transcript of the same
+    prompt id contains it.
     """
     import torch
 
@@ -363,15 +487,12 @@ def lens_translation(
     if not probs:
         raise InputError("No word in these transcripts has a known English translation: use more clips.")
     arr = np.stack(probs)  # [P, L+1, 2]
-    n_layers = arr.shape[1]
-    rows = []
-    for ti, target in enumerate(("english", "source")):
-        mean, lo, hi = bootstrap_ci(arr[:, :, ti], groups_of, n_boot=n_boot, seed=seed)
-        lmean, _, _ = bootstrap_ci(np.log(np.clip(arr[:, :, ti], 1e-30, None)), groups_of, n_boot=0)
-        for layer in range(n_layers):
-            rows.append((layer, target, float(mean[layer]), float(lo[layer]), float(hi[layer]),
-                         float(lmean[layer]), len(probs)))
-    curves = pd.DataFrame(rows, columns=["layer", "target", "mean_prob", "ci_low", "ci_high", "mean_logprob", "n"])
+    layers = range(arr.shape[1])
+    values = {"english": arr[:, :, 0], "source": arr[:, :, 1]}
+    curves = layer_curves(values, groups_of, layers, n_boot, seed, value="mean_prob")
+    logs = layer_curves({k: np.log(np.clip(v, 1e-30, None)) for k, v in values.items()}, groups_of,
+                        layers, 0, seed, value="mean_logprob")
+    curves.insert(5, "mean_logprob", logs["mean_logprob"])
     items = pd.DataFrame(rows_pos, columns=["id", "transcript", "position", "word", "english",
                                             "source_token", "english_token", "top1_by_layer"])
     notes = [
@@ -382,7 +503,7 @@ def lens_translation(
         + "). The language token is forced and Whisper's own greedy transcript is teacher-forced."
     ]
     report(progress, 1.0, "Done")
-    return AudioReport(curves=curves, items=items, notes=notes)
+    return result("audio lens", {"curves": curves, "items": items}, notes)
 
 
 # ----------------------------------------------------------------------------- (d) steering
@@ -415,6 +536,36 @@ def _is_swap(text: str, reference: str, old: str, new: str) -> bool:
     return _norm_words(text) == target.split()
 
 
+STRENGTH_STEPS = (0.0, 0.125, 0.25, 0.5, 1.0)
+
+
+def strength_sweep(largest: float) -> list[float]:
+    """The page's sweep up to `largest`: 0, 1/8, 1/4, 1/2 and all of it (the CLI default is this
+    sweep for 80)."""
+    return [round(largest * f, 2) for f in STRENGTH_STEPS]
+
+
+@experiment(
+    name="audio steer",
+    summary="(d) steer a spoken word with W_U[new] - W_U[old] at a decoder layer",
+    description="Adds s x (W_U[new] - W_U[old]) to one decoder block's output while transcribing "
+                "clips that say the old word. Writes item,transcript,strength,text,has_new,has_old,"
+                "swap; rates to <out>_rates.csv (layer,strength,outcome,rate,ci_low,ci_high,n), "
+                "outcome in {new, old, swap}.",
+    page="audio",
+    kind="speech",
+    tables=(Table("generations", GEN_COLUMNS, "one transcript per clip and strength"),
+            Table("rates", RATE_COLUMNS, "share of clips per strength and outcome, with 95% CIs")),
+    params=(Param("old", "the spoken word"),
+            Param("new", "the word to steer towards"),
+            Param("layer", "decoder block 1..L", type=int, low=1, high=1000),
+            Param("strengths", "strengths in raw units (|W_U[new]-W_U[old]| is about 0.26, decoder "
+                               "states 6-30)", type=float, many="comma", metavar="S,S,..."),
+            Param("lang", "language of the clips", choices=LANGS),
+            Param("n", "clips", type=int, low=1, high=500),
+            *STATS,
+            Param("once", "stop steering a clip once it has written the new word", switch=True)),
+)
 def steer_word(
     model: "SpeechHandle",
     old: str = "message",
@@ -422,13 +573,13 @@ def steer_word(
     layer: int = 4,
     strengths: Sequence[float] = (0.0, 10.0, 20.0, 40.0, 80.0),
     lang: str = "en",
-    n: int = 6,
+    n: int = 10,
     seed: int = 0,
-    n_boot: int = 500,
+    n_boot: int = 1000,
     once: bool = False,
     progress: Optional[Progress] = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(d) Steer transcripts of clips that say `old` towards `new`: (generations, rates).
+) -> Result:
+    """(d) Steer transcripts of clips that say `old` towards `new`: tables generations, rates.
 
     The vector W_U[new] - W_U[old] (strength s, raw units) is added to the output of decoder
     block `layer` at the last prompt position and every generated position. Generations:
@@ -437,7 +588,8 @@ def steer_word(
     contains the new word / still contains the old one / is exactly the reference transcript
     with old replaced by new (a clean swap, not "letter letter letter ...").
     `once`: a clip stops being steered after it has written the new word's first token (the
-    always-on push otherwise repeats the word until the token limit).
+    always-on push otherwise repeats the word until the token limit). The default layer 4 (of
+    Whisper base's 6) is where docs/audio.md measured the swap.
     """
     W.require_whisper(model)
     n_dec = model.n_decoder_layers
@@ -468,11 +620,11 @@ def steer_word(
             rows.append((c.id, c.text, s, text, _contains(text, new), _contains(text, old),
                          _is_swap(text, c.text, old, new)))
         report(progress, (k + 1) / len(parts), f"Steered {min(len(clips), (k + 1) * 2)}/{len(clips)} clips")
-    gens = pd.DataFrame(rows, columns=["item", "transcript", "strength", "text", "has_new", "has_old", "swap"])
+    gens = pd.DataFrame(rows, columns=list(GEN_COLUMNS))
     rate_rows = []
     for s, grp in gens.groupby("strength", sort=True):
         for outcome, col in (("new", "has_new"), ("old", "has_old"), ("swap", "swap")):
             mean, lo, hi = bootstrap_ci(grp[col].to_numpy(float), np.arange(len(grp)), n_boot=n_boot, seed=seed)
             rate_rows.append((layer, float(s), outcome, float(mean[0]), float(lo[0]), float(hi[0]), len(grp)))
-    rates = pd.DataFrame(rate_rows, columns=["layer", "strength", "outcome", "rate", "ci_low", "ci_high", "n"])
-    return gens, rates
+    rates = pd.DataFrame(rate_rows, columns=list(RATE_COLUMNS))
+    return result("audio steer", {"generations": gens, "rates": rates})
