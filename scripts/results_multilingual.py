@@ -1,6 +1,7 @@
 """Reproduce the Multilingual page's numbers on a model (default: the embedded Gemma-3-270M).
 
-Writes CSVs to an output folder and prints compact per-layer tables (markdown) for notes/docs.
+Writes each run's tables (CSV, with a .json of the run's metadata beside each) to an output folder
+and prints compact per-layer tables (markdown) for notes/docs.
 Usage: python scripts/results_multilingual.py [--model SPEC] [--out results/multilingual]
 """
 
@@ -35,7 +36,7 @@ def main() -> None:
         _, held = split_held_out(pset, fraction=0.5, seed=1)
         pairs = random.Random(0).sample(held, min(args.pairs, len(held)))
         rep = translation_similarity(model, pairs, TEMPLATES[pset.lang_a], TEMPLATES[pset.lang_b])
-        rep.curves.to_csv(out / f"similarity_{name}.csv", index=False)
+        rep.write(out / f"similarity_{name}.csv")
         wide = rep.curves.pivot(index="layer", columns="metric", values=["adjusted", "retrieval_at_1"])
         print(f"\n### Similarity {name} ({len(pairs)} held-out pairs)\n")
         print(wide.round(3).to_markdown())
@@ -44,14 +45,14 @@ def main() -> None:
     es = [a for a, _ in random.Random(2).sample(asterisk_pairs("es", "en").pairs, 100)]
     for lang, texts in (("zh", zh), ("es", es)):
         arep = anchoring(model, texts, lang)
-        arep.csv_frame().to_csv(out / f"anchoring_{lang}.csv", index=False)
+        arep.write(out / f"anchoring_{lang}.csv")
         print(f"\n### Anchoring {lang} ({len(arep.items)} positions from {len(texts)} texts)\n")
         print(arep.difference.round(2).to_markdown(index=False))
-        print(f"English wins at layers: {arep.english_wins() or 'none'}; skipped: {dict(arep.skipped)}")
+        print(f"English wins at layers: {arep.english_wins or 'none'}; skipped: {dict(arep.skipped)}")
 
     for lang, texts in (("zh", zh[:30]), ("es", es[:30])):
         lrep = language_probabilities(model, texts, ["en", lang])
-        lrep.curves.to_csv(out / f"languages_{lang}.csv", index=False)
+        lrep.write(out / f"languages_{lang}.csv")
         print(f"\n### Language probability, {lang} texts ({lrep.n_positions} positions)\n")
         print(lrep.curves.pivot(index="layer", columns="language", values="prob").round(3).to_markdown())
 

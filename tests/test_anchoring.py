@@ -200,6 +200,10 @@ def test_anchoring_tiny_model_matches_direct_lens(tiny_model, tiny_tokenizer):
     assert np.allclose(eng.values, il.groupby("layer")["english_logprob"].mean().values, atol=1e-5)
     nxt = rep.curves[rep.curves.target == "next"].set_index("layer")["mean_logprob"]
     assert np.allclose(rep.difference["mean_diff"].values, (eng - nxt).values, atol=1e-4)
+    # english_wins: the layers whose whole difference CI lies above zero
+    d = rep.difference
+    assert rep.english_wins == [int(layer) for layer in d.loc[d["ci_low"] > 0, "layer"]]
+    assert list(rep.csv_frame().columns) == CURVE_COLUMNS and rep.n_texts == 3 and rep.lang == "es"
     # raw mode (no final norm) reads different numbers
     raw = anchoring(model, texts, "es", ES_LEXICON, raw=True, n_boot=0)
     assert raw.raw and not np.allclose(raw.curves["mean_logprob"], rep.curves["mean_logprob"])

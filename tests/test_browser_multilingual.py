@@ -7,6 +7,7 @@ the text shown), and a screenshot of each page is saved to docs/screenshots/<pag
 
 from __future__ import annotations
 
+import re
 
 import pytest
 
@@ -44,3 +45,6 @@ def test_multilingual_page(server):
         page.get_by_role("tab", name="Anchoring").filter(visible=True).first.click()
         page.get_by_role("button", name="Run anchoring").wait_for()
         assert page.locator(EXCEPTION).count() == 0
+        # the URL names the open tab and the run's parameters (a link opens the same run)
+        page.wait_for_url(re.compile(r"tab=Anchoring"), timeout=60_000)
+        assert "max_pairs=20" in page.url and "anchoring.texts=" in page.url

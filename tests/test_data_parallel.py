@@ -16,13 +16,17 @@ from hubcore.data.parallel import (
     bundled_pairs,
     emoji_labels,
     emoji_pairs,
+    find_pair_set,
     hsk_pairs,
+    pair_source,
+    sample_rows,
     split_held_out,
+    text_source,
 )
 from hubcore.data.uploads import parse_pairs
 from hubcore.errors import InputError
 
-HAVE_ASTERISK = all(parallel._asterisk_file(lang).is_file() for lang in ("en", "es", "fr"))
+HAVE_ASTERISK = all(parallel.asterisk_file(lang).is_file() for lang in ("en", "es", "fr"))
 HAVE_EMOJI = bool(parallel.emoji_locales())
 needs_asterisk = pytest.mark.skipif(
     not HAVE_ASTERISK, reason="Debian asterisk-core-sounds-* missing"
@@ -150,7 +154,7 @@ def test_bundled_sets(code: str) -> None:
     assert (ps.lang_a, ps.lang_b) == (code, "en")
     assert bundled_pairs(f"en_{code}").pairs == ps.pairs
     # the shipped file is a valid upload too (no header, no duplicates, nothing sampled away)
-    raw = (Path(parallel.__file__).parent / "pairs" / f"en_{code}.tsv").read_bytes()
+    raw = (parallel.PAIRS_DIR / f"en_{code}.tsv").read_bytes()
     rows, notes = parse_pairs(raw, f"en_{code}.tsv")
     assert notes == [] and [(b, a) for a, b in rows] == ps.pairs
 
@@ -253,3 +257,58 @@ def test_lexicon_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("HUBCORE_EMOJIBASE_DIR", str(tmp_path))
     with pytest.raises(InputError, match="install-data"):
         bilingual_lexicon("ko")
+
+
+# ----------------------------------------------------------------------------- sources (CLI + page)
+
+
+def test_pair_source_reads_a_file_or_a_built_in_set(tmp_path: Path) -> None:
+    # a built-in set by its name (or typed loosely), sampled like an uploaded file
+    name = "German–English (handwritten)"
+    assert find_pair_set("german-english  (HANDWRITTEN)") == name and find_pair_set("nope") is None
+    full = bundled_pairs("de")
+    ps, notes = pair_source(name, max_rows=20)
+    assert (ps.lang_a, ps.lang_b, ps.name) == ("de", "en", name) and len(ps) == 20
+    assert notes == [f"Sampled 20 of {len(full):,} rows (seed 0)."]
+    path = tmp_path / "de.tsv"
+    path.write_text("".join(f"{a}\t{b}\n" for a, b in full.pairs), encoding="utf-8")
+    from_file, file_notes = pair_source(str(path), max_rows=20)
+    assert from_file.pairs == ps.pairs and file_notes == notes and from_file.lang_a == ""
+    # the upload's bytes win over the name; a name that is neither is one sentence
+    uploaded, _ = pair_source("mine.tsv", data=b"hola\thello\nperro\tdog\n")
+    assert uploaded.pairs == [("hola", "hello"), ("perro", "dog")] and uploaded.name == "mine.tsv"
+    with pytest.raises(InputError, match=r"Could not read 'nope.tsv': .*built-in sets: 'Chinese–English"):
+        pair_source("nope.tsv")
+    with pytest.raises(InputError, match="positive"):
+        pair_source(name, max_rows=0)
+
+
+def test_text_source_is_the_first_column_of_a_set(tmp_path: Path) -> None:
+    texts, lang, notes = text_source("Japanese–English (handwritten)", max_rows=5)
+    assert lang == "ja" and len(texts) == 5 and notes and all(JAPANESE.search(t) for t in texts)
+    assert set(texts) <= {a for a, _ in bundled_pairs("ja").pairs}
+    path = tmp_path / "t.txt"
+    path.write_text("uno\n\ndos\n", encoding="utf-8")
+    assert text_source(str(path)) == (["uno", "dos"], "", [])
+    with pytest.raises(InputError, match="no built-in text set"):
+        text_source(str(tmp_path / "missing.txt"))
+
+
+def test_sample_rows_is_the_upload_rule() -> None:
+    rows = [(f"a{i}", f"b{i}") for i in range(50)]
+    data = "".join(f"{a}\t{b}\n" for a, b in rows).encode()
+    assert sample_rows(rows, 7, seed=2) == parse_pairs(data, "x.tsv", max_rows=7, seed=2)
+    assert sample_rows(rows, 50) == (rows, [])
+
+
+def test_sources_import_no_private_names() -> None:
+    """One module per source; shared helpers are public (no `from .x import _y`)."""
+    import ast
+
+    folder = Path(parallel.__file__).parent
+    assert {p.stem for p in folder.glob("*.py")} >= {"common", "hsk", "asterisk", "emoji",
+                                                     "handwritten", "lexicon", "catalogue"}
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert not [a.name for a in node.names if a.name.startswith("_")], path.name

@@ -13,53 +13,90 @@ ships back just those numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Optional, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..text.alignment import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items
-from ..text.segment import is_chinese
+from ..data.parallel import pair_source
 from ..errors import InputError
 from ..lens import lens_at
 from ..progress import Progress, report, scaled
+from ..text.alignment import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items
+from ..text.segment import base_lang, is_chinese
 from ..tokens import encode, token_texts
 from .items_lens import CURVE_COLUMNS, difference_curve, item_layer_table, layer_curves
+from .multilingual import bootstrap_params, read_texts, texts_param
+from .registry import Param, experiment
+from .result import Result, Table, result
 
 if TYPE_CHECKING:
     from ..models import HubModel
 
 DIFF_COLUMNS = ["layer", "mean_diff", "ci_low", "ci_high", "frac_english_higher", "n"]
+ITEM_LOGPROB_COLUMNS = ["item", "layer", "english_logprob", "next_logprob", "top1_token"]
 TARGETS = ("english", "next")
 MAX_TEXTS = 5000
+MAX_LEXICON = 10**6
 
 
-@dataclass
-class AnchoringReport:
-    """Tidy results of one anchoring run."""
-
-    curves: pd.DataFrame  # layer, target (english|next), mean_logprob, ci_low, ci_high, n
-    items: pd.DataFrame  # one row per used position (see hubcore.text.alignment.AnchorItem)
-    skipped: dict[str, int]  # words not used, by reason
-    difference: pd.DataFrame  # layer, mean_diff (english - next), ci_low, ci_high, frac, n
-    item_logprobs: pd.DataFrame  # item, layer, english_logprob, next_logprob, top1_token
-    num_layers: int
-    raw: bool
-    lang: str
-    bootstrap: str  # resampling unit: "texts" or "positions"
-    n_texts: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    def english_wins(self) -> list[int]:
-        """Layers where log p(English) > log p(next) with the whole 95% CI above zero."""
-        d = self.difference
-        return [int(l) for l in d.loc[d["ci_low"] > 0, "layer"]]
-
-    def csv_frame(self) -> pd.DataFrame:
-        return self.curves[CURVE_COLUMNS]
+def english_wins(difference: pd.DataFrame) -> list[int]:
+    """Layers where log p(English) > log p(next) with the whole 95% CI above zero."""
+    return [int(layer) for layer in difference.loc[difference["ci_low"] > 0, "layer"]]
 
 
+def _anchoring_inputs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Read the texts and the lexicon (a file or a built-in pair set) and check that a lexicon
+    exists for the language, all before any model loads."""
+    lang = str(values.get("lang") or "").strip()
+    if not lang:
+        raise InputError("Give the language of the texts (--lang), e.g. zh or es.")
+    if base_lang(lang) == "en":
+        raise InputError("The anchoring experiment needs non-English text.")
+    texts, _, notes = read_texts(values)
+    lexicon = None
+    if values.get("lexicon"):
+        entries, lex_notes = pair_source(str(values["lexicon"]), MAX_LEXICON)
+        notes += lex_notes
+        lexicon = dict(entries.pairs)
+    elif not is_chinese(lang):
+        default_lexicon(lang)  # a language without word lists fails here (cached for the run)
+    return {"texts": tuple(texts), "lang": lang, "lexicon": lexicon, "raw": bool(values.get("raw")),
+            "n_boot": int(values["n_boot"]), "seed": int(values["seed"])}, notes
+
+
+def _anchoring_report(res: Result) -> list[str]:
+    """The CLI's summary lines: positions used, skipped words, layers where English wins."""
+    skipped = ", ".join(f"{k}: {v}" for k, v in res.skipped.items() if v) or "none"
+    wins = ", ".join(map(str, res.english_wins)) or "none"
+    return [f"{len(res.items)} positions in {res.n_texts} texts; skipped words: {skipped}",
+            f"English translation above the next token (whole 95% CI) at layers: {wins}"]
+
+
+@experiment(
+    name="anchoring",
+    summary="English anchoring of non-English text (paper Eq. 3)",
+    description="At positions whose next token is a dictionary word: logit-lens log p of its "
+                "English translation vs of the actual next token, per layer. Writes "
+                "layer,target,mean_logprob,ci_low,ci_high,n; also <out>_difference.csv, "
+                "<out>_items.csv and <out>_item_logprobs.csv.",
+    page="multilingual",
+    tables=(Table("curves", tuple(CURVE_COLUMNS), "mean log p of the English and the next token per layer"),
+            Table("difference", tuple(DIFF_COLUMNS), "log p(English) - log p(next) per layer"),
+            Table("items", tuple(ITEM_COLUMNS), "one row per position used"),
+            Table("item_logprobs", tuple(ITEM_LOGPROB_COLUMNS), "both log-probs per position and layer")),
+    params=(texts_param(),
+            Param("lang", "language of the texts (zh uses jieba + CC-CEDICT)", required=True),
+            Param("lexicon", "optional two-column TSV: source word<TAB>English word (or a built-in "
+                  "pair set)", arg="", metavar="FILE|SET"),
+            Param("raw", "skip the final norm (the paper's code)", switch=True),
+            *bootstrap_params(),
+            Param("max_texts", "sample larger files and sets", type=int, default=2000, arg="",
+                  low=1, high=MAX_TEXTS, metavar="N")),
+    prepare=_anchoring_inputs,
+    report=_anchoring_report,
+)
 def anchoring(
     model: "HubModel",
     texts: Sequence[str],
@@ -70,13 +107,16 @@ def anchoring(
     seed: int = 0,
     progress: Optional[Progress] = None,
     bootstrap: str = "texts",
-) -> AnchoringReport:
+) -> Result:
     """Per-layer mean log p(English translation) vs log p(actual next token), 95% bootstrap CI.
 
     `lexicon` maps source words to English words; None means CC-CEDICT for Chinese and the
     bundled lexicon (`hubcore.data.parallel.bilingual_lexicon`) for other languages. `raw=True`
     skips the final norm (the paper's code). `bootstrap="texts"` resamples whole texts (their
     positions are correlated); "positions" resamples positions independently.
+
+    Tables: curves, difference, items, item_logprobs; values: skipped (words not used, by
+    reason), english_wins (layers), num_layers, raw, lang, bootstrap (the unit used), n_texts.
     """
     texts = list(texts)
     # blank texts are left out; item text indices still refer to the caller's list
@@ -146,21 +186,20 @@ def anchoring(
                                      lambda i: token_texts(tok, [i])[0],
                                      names={"english": "english_logprob", "next": "next_logprob"})
     report(progress, 1.0, f"Done: {n_items} positions")
-    return AnchoringReport(
-        curves=curves,
-        items=items_df,
+    return result(
+        "anchoring",
+        {"curves": curves, "difference": difference, "items": items_df, "item_logprobs": item_logprobs},
+        notes,
         skipped=dict(skipped),
-        difference=difference,
-        item_logprobs=item_logprobs,
+        english_wins=english_wins(difference),
         num_layers=model.num_layers,
         raw=raw,
         lang=lang,
         bootstrap=unit,
         n_texts=len(keep),
-        notes=notes,
     )
 
 
 def items_from_frame(df: pd.DataFrame) -> list[AnchorItem]:
-    """Rebuild `AnchorItem`s from a report's `.items` frame."""
+    """Rebuild `AnchorItem`s from a result's `items` table."""
     return [AnchorItem(**{k: row[k] for k in ITEM_COLUMNS}) for row in df.to_dict("records")]
