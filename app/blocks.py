@@ -8,6 +8,7 @@ run for a colleague) and the exact command line that regenerates the result.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Optional
 
 import altair as alt
@@ -15,28 +16,54 @@ import pandas as pd
 import streamlit as st
 
 from app.charts import export_buttons
-from hubcore.experiments.registry import (Experiment, default_layer, query_string, reproduce_command,
-                                          values_from_query)
+from hubcore.experiments.registry import (Experiment, default_layer, find, query_string, reproduce_command,
+                                          values_from_query, with_values)
 from hubcore.models import Handle, ModelSpec
 
 
-def initial_values(exp: Experiment) -> dict[str, Any]:
+def on_page(exp: Experiment, **defaults: Any) -> Experiment:
+    """`exp` with this page's own defaults where they differ from the CLI's (a page opens on an
+    informative setting, e.g. list commas in code): its widgets start there and its URL names a
+    value whenever it differs from them. Reproduce commands always use the CLI's defaults."""
+    return with_values(exp, params=tuple(replace(p, default=defaults[p.name]) if p.name in defaults else p
+                                         for p in exp.params))
+
+
+def initial_values(exp: Experiment, prefix: str = "") -> dict[str, Any]:
     """The experiment's defaults, overridden by the page URL's query parameters (read once per
-    session and page, so widgets stay free afterwards)."""
+    session and page, so widgets stay free afterwards). `prefix`: see `sync_url`."""
     values = exp.defaults()
-    flag = f"_query_read_{exp.name}"
-    if not st.session_state.get(flag):
-        st.session_state[flag] = True
-        values.update(values_from_query(exp, dict(st.query_params)))
-        st.session_state[f"_query_values_{exp.name}"] = values
-    return dict(st.session_state.get(f"_query_values_{exp.name}", values))
+    key = f"{prefix}{exp.name}"
+    if not st.session_state.get(f"_query_read_{key}"):
+        st.session_state[f"_query_read_{key}"] = True
+        query = {k[len(prefix):]: v for k, v in st.query_params.items() if k.startswith(prefix)}
+        values.update(values_from_query(exp, query))
+        st.session_state[f"_query_values_{key}"] = values
+    return dict(st.session_state.get(f"_query_values_{key}", values))
 
 
-def sync_url(exp: Experiment, values: dict[str, Any]) -> None:
-    """Put the run's parameters in the URL (only the ones that differ from the defaults)."""
-    wanted = query_string(exp, values)
-    if dict(st.query_params) != wanted:
-        st.query_params.from_dict(wanted)
+def sync_url(exp: Experiment, values: dict[str, Any], prefix: str = "") -> None:
+    """Put the run's parameters in the URL (only the ones that differ from the defaults).
+
+    Each call replaces only its experiment's own keys, so a page with several experiments keeps
+    them all; `prefix` names the keys of a page's further experiments apart (`strip.layer`)."""
+    current = dict(st.query_params)
+    wanted = {prefix + k: v for k, v in query_string(exp, values).items()}
+    # key by key: other keys (another experiment's, a widget bound to the URL such as the open
+    # tab) are never written, which Streamlit forbids for bound ones
+    for key in {prefix + p.name for p in exp.params} - wanted.keys():
+        if key in current:
+            del st.query_params[key]
+    for key, value in wanted.items():
+        if current.get(key) != value:
+            st.query_params[key] = value
+
+
+def param_number(container: Any, label: str, exp: Experiment, name: str, value: Any, key: str,
+                 step: int = 1) -> int:
+    """An integer input bounded by the parameter's declared range (`Param.low`/`high`)."""
+    p = exp.param(name)
+    return int(container.number_input(label, int(p.low), int(p.high), int(value), step=step, key=key))
 
 
 def layer_slider(model: Handle, key: str, label: str = "Layer", default: Optional[int] = None,
@@ -53,6 +80,7 @@ def layer_slider(model: Handle, key: str, label: str = "Layer", default: Optiona
 def reproduce_block(exp: Experiment, values: dict[str, Any], spec: Optional[ModelSpec],
                     note: str = "") -> None:
     """The exact CLI command that regenerates the result on this page (copy button included)."""
+    exp = find(exp.name)  # the CLI's defaults, even for an `on_page` variant
     command = reproduce_command(exp, values, spec, out=f"{exp.name.replace(' ', '_')}.csv")
     with st.expander("Reproduce this run", icon=":material/terminal:"):
         st.code(command, language="bash")
@@ -70,3 +98,10 @@ def output_block(table: pd.DataFrame, chart: Optional[alt.TopLevelMixin], stem: 
         st.caption(caption)
     export_buttons(table, chart, stem)
     reproduce_block(exp, values, spec, note)
+
+
+def run_kwargs(exp: Experiment, values: dict[str, Any]) -> dict[str, Any]:
+    """`exp.call_kwargs(values)` for `run_experiment`: lists become tuples (the result cache keys
+    on the arguments, so they must be hashable); the notes are dropped."""
+    kwargs, _ = exp.call_kwargs(values)
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}

@@ -11,6 +11,9 @@ then the cosine that the (bias-free) logit lens ranks by, so a state near an anc
 is one whose lens reading leans towards that token. The paper's code instead standardises the
 hidden states and projects them onto PCA components of the raw anchor rows; that mixes two
 scales, which makes the picture depend on the norms of individual rows and states.
+
+The experiment over these pieces (plane + paths as one `Result`) is `arithmetic trajectories`
+in `hubcore.experiments.arithmetic`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .progress import Progress, report, scaled
+from .progress import Progress, scaled
 
 if TYPE_CHECKING:
     from .models import HubModel
@@ -50,7 +53,7 @@ class AnchorPlane:
 
     def frame(self) -> pd.DataFrame:
         """One row per anchor: label, token, x, y (and token_id, form, whole_word)."""
-        df = pd.DataFrame({
+        return pd.DataFrame({
             "label": self.labels,
             "token": self.tokens,
             "x": self.coords[:, 0].astype(float),
@@ -59,8 +62,6 @@ class AnchorPlane:
             "form": self.forms,
             "whole_word": self.whole_word,
         })
-        df.attrs["explained_variance_ratio"] = self.explained_variance_ratio.tolist()
-        return df
 
 
 def anchor_token(tokenizer: Any, word: str) -> tuple[int, str, bool]:
@@ -183,18 +184,17 @@ def project_normed(plane: AnchorPlane, normed: Any) -> np.ndarray:
     return flat.reshape(n, n_layers, -1)
 
 
-def trajectories(
+def trace_paths(
     model: "HubModel",
     texts: Sequence[str],
-    words: Sequence[str],
+    plane: AnchorPlane,
     progress: Optional[Progress] = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Figure 6: the anchors plane and each text's last-token path across layers 0..L.
+) -> pd.DataFrame:
+    """Each text's last-token path across layers 0..L on `plane` (the paper's Figure 6).
 
-    Returns (anchors, paths): anchors has label, token, x, y (+ token_id, form, whole_word);
-    paths has one row per (text, layer): text, layer, x, y, top_token (the logit lens's top-1
-    token there, its leading space kept) (+ text_index, top_id). Both frames carry the plane's
-    explained variance ratio in `.attrs["explained_variance_ratio"]`.
+    One row per (text, layer): text, layer, x, y, top_token (the logit lens's top-1 token there,
+    its leading space kept), text_index, top_id. The states are final-normed inside the trace (as
+    the lens reads them), so only `[N, L+1, d]` leaves it and the same call runs on NDIF.
     """
     from .lens import lens_at
     from .tokens import encode
@@ -205,20 +205,17 @@ def trajectories(
         raise InputError("No texts to trace: give at least one prompt.")
     if len(texts) > MAX_TEXTS:
         raise InputError(f"At most {MAX_TEXTS} texts at once, not {len(texts)}.")
-    report(progress, 0.0, "Fitting the anchor plane")
-    plane = anchor_plane(model, words, n_components=2)
     encoded = encode(model.tokenizer, texts)
-    # final-normed in the trace (as the lens reads them), so only [N, L+1, d] leaves it
     normed = capture_encoded(model, encoded, positions="last", normed=True,
-                             progress=scaled(progress, 0.05, 0.5)).stacked()
+                             progress=scaled(progress, 0.0, 0.5)).stacked()
     coords = project_normed(plane, normed)
-    lens = lens_at(model, encoded, positions="last", top_k=1, progress=scaled(progress, 0.55, 0.98))
+    lens = lens_at(model, encoded, positions="last", top_k=1, progress=scaled(progress, 0.55, 1.0))
     top_ids = lens.top_ids[:, :, 0].T.numpy()  # [N, n_layers]
     tok = model.tokenizer
     vocab_text = {int(i): tok.decode([int(i)], clean_up_tokenization_spaces=False)
                   for i in np.unique(top_ids)}
     n, n_layers = top_ids.shape
-    paths = pd.DataFrame({
+    return pd.DataFrame({
         "text": np.repeat(np.array(texts, dtype=object), n_layers),
         "layer": np.tile(np.arange(n_layers), n),
         "x": coords[:, :, 0].reshape(-1).astype(float),
@@ -227,7 +224,3 @@ def trajectories(
         "text_index": np.repeat(np.arange(n), n_layers),
         "top_id": top_ids.reshape(-1).astype(int),
     })
-    anchors = plane.frame()
-    paths.attrs["explained_variance_ratio"] = anchors.attrs["explained_variance_ratio"]
-    report(progress, 1.0, "Done")
-    return anchors, paths

@@ -26,7 +26,7 @@ def main() -> None:
     model = get_model(ModelSpec(source=args.model))
 
     sim = arithmetic_similarity(model, n=300, seed=1)
-    sim.curves.to_csv(out / "similarity.csv", index=False)
+    sim.write(out / "similarity.csv")  # + similarity.json: the run's metadata
     print(f"\n### Numeral vs word expressions, {sim.n} held-out expressions (mean cosine)\n")
     for metric in ("raw", "centered"):
         wide = sim.curves[sim.curves.metric == metric].pivot(index="layer", columns="bucket", values="mean")
@@ -34,7 +34,7 @@ def main() -> None:
         print(wide.round(4).to_markdown())
 
     lens = numeral_vs_word(model, n=300, seed=1)
-    lens.curves.to_csv(out / "lens.csv", index=False)
+    lens.write(out / "lens.csv")
     print(f"\n### Answer as numeral vs as English word at 'a=b+' ({lens.n} prefixes, mean log p)\n")
     print(lens.curves.pivot(index="layer", columns="target", values="mean_logprob").round(2).to_markdown())
     print("\nSurface forms that won:\n")
@@ -44,7 +44,7 @@ def main() -> None:
         rep = plus_one_intervention(model, n=40, layers=list(range(1, model.num_layers + 1, 3)),
                                     few_shot=few_shot, max_b=max_b)
         tag = f"fewshot{int(few_shot)}_maxb{max_b}"
-        rep.generations.to_csv(out / f"intervention_{tag}.csv", index=False)
+        rep.write(out / f"intervention_{tag}.csv")  # + _rates.csv and .json
         print(f"\n### +1 intervention, few-shot={few_shot}, b<={max_b}: unsteered accuracy "
               f"{rep.base_accuracy:.0%} ({rep.n_solved}/{rep.n_items})\n")
         if len(rep.rates):

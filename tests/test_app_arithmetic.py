@@ -28,3 +28,8 @@ def test_arithmetic_page_runs(default_model):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("vega_lite_chart")) == 4  # buckets, exact-minus-rest, lens, PCA
+    # raw cosine is ~1 for every bucket on the embedded model: the page opens on the centred one
+    assert at.radio(key="ar_metric").value == "centered"
+    commands = [c.value for c in at.code]
+    for name in ("similarity", "lens", "trajectories"):
+        assert any(c.startswith(f"python -m hubcore arithmetic {name} ") for c in commands), commands

@@ -96,3 +96,147 @@ def test_arithmetic_similarity_cli_columns(tmp_path):
     assert list(df.columns) == ["layer", "metric", "bucket", "mean", "ci_low", "ci_high"]
     assert set(df.bucket) == {"exact", "same_value", "different_value", "exact_minus_rest"}
     assert set(df.metric) == {"raw", "centered"}
+
+
+# ------------------------------------------------ registered commands and the remote dry run (tiny)
+
+SIM_CSV = ["layer", "metric", "bucket", "mean", "ci_low", "ci_high"]
+LENS_CSV = ["layer", "target", "mean_logprob", "ci_low", "ci_high", "n"]
+GEN_CSV = ["item", "strength", "prompt", "continuation", "layer", "equation", "answer", "outcome", "solved"]
+RATES_CSV = ["layer", "strength", "outcome", "rate", "n"]
+PATHS_CSV = ["text", "layer", "x", "y", "top_token", "text_index", "top_id"]
+ANCHORS = ["The", "capital", "Madrid", "model", "dog"]  # distinct first tokens in the tiny BPE
+
+
+def run_command(monkeypatch, model, args: list[str]) -> int:
+    """`python -m hubcore <args>` in-process, with the model load replaced by `model`."""
+    import hubcore.cli as cli
+
+    monkeypatch.setattr(cli, "_load", lambda parsed, kind="text": model)
+    return cli.main(args)
+
+
+def written(out, experiment: str, columns: list[str]) -> tuple[pd.DataFrame, dict]:
+    """The main CSV (checked: exactly `columns`) and the .json sidecar (checked: names the run)."""
+    import json
+
+    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(columns)
+    meta = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta["experiment"] == experiment and meta["command"].startswith("python -m hubcore ")
+    main = next(iter(meta["tables"].values()))
+    assert main["file"] == out.name and main["columns"] == columns
+    return pd.read_csv(out, keep_default_na=False), meta
+
+
+ARITH_COMMANDS = {
+    "similarity": (["--n", "30", "--bootstrap", "10", "--seed", "1"], SIM_CSV, ()),
+    "lens": (["--n", "8", "--bootstrap", "10", "--raw"], LENS_CSV, ("variants",)),
+    "intervene": (["--n", "4", "--layers", "1", "2", "--strengths", "0", "1.5", "--few-shot", "--max-b", "9"],
+                  GEN_CSV, ("rates",)),
+    "trajectories": (["--prompt", "8=5+", "--prompt", "The capital, Paris", "--anchors", ",".join(ANCHORS)], PATHS_CSV,
+                     ("anchors",)),
+}
+
+
+@pytest.mark.parametrize("command", list(ARITH_COMMANDS))
+def test_registered_command_writes_documented_csv_and_json(command, tiny_model, monkeypatch, tmp_path, capsys):
+    args, columns, sidecars = ARITH_COMMANDS[command]
+    out = tmp_path / f"{command}.csv"
+    assert run_command(monkeypatch, tiny_model("llama"), ["arithmetic", command, *args, "--out", str(out)]) == 0
+    df, meta = written(out, f"arithmetic {command}", columns)
+    assert len(df) and set(meta["tables"]) == {command_table(command), *sidecars}
+    for side in sidecars:
+        assert (tmp_path / f"{command}_{side}.csv").exists()
+    err = capsys.readouterr().err
+    if command == "similarity":
+        assert set(df.bucket) == {"exact", "same_value", "different_value", "exact_minus_rest"}
+        assert meta["params"]["n"] == 30 and meta["params"]["n_boot"] == 10 and meta["seed"] == 1
+    if command == "lens":
+        assert set(df.target) == {"numeral", "word"} and meta["params"]["raw"] is True
+    if command == "intervene":
+        assert set(df.layer) == {1, 2} and set(df.strength) == {0.0, 1.5}
+        rates = pd.read_csv(tmp_path / "intervene_rates.csv")
+        assert list(rates.columns) == RATES_CSV
+        assert "unsteered accuracy: " in err and "outcome rates are over the solved items" in err
+    if command == "trajectories":
+        assert list(dict.fromkeys(df.text)) == ["8=5+", "The capital, Paris"]
+        anchors = pd.read_csv(tmp_path / "trajectories_anchors.csv", keep_default_na=False)
+        assert anchors.label.tolist() == ANCHORS
+        assert "explained variance of the anchors' plane" in err
+
+
+def command_table(command: str) -> str:
+    return {"similarity": "curves", "lens": "curves", "intervene": "generations",
+            "trajectories": "paths"}[command]
+
+
+def test_intervene_default_layer_is_the_registry_rule(tiny_model, monkeypatch, tmp_path):
+    from hubcore.experiments.registry import default_layer
+
+    model = tiny_model("llama")
+    out = tmp_path / "g.csv"
+    assert run_command(monkeypatch, model, ["arithmetic", "intervene", "--n", "2", "--strengths", "0",
+                                            "--out", str(out)]) == 0
+    assert set(pd.read_csv(out).layer) == {default_layer(model)}
+
+
+def test_trajectories_bad_input_fails_before_the_model_loads(monkeypatch, tmp_path, capsys):
+    def no_load(*a, **k):
+        raise AssertionError("the model must not load for bad input")
+
+    import hubcore.cli as cli
+
+    monkeypatch.setattr(cli, "_load", no_load)
+    out = str(tmp_path / "t.csv")
+    assert cli.main(["arithmetic", "trajectories", "--anchors", "one,two", "--out", out]) == 2
+    assert cli.main(["arithmetic", "trajectories", "--prompt", " ", "--out", out]) == 2
+    assert cli.main(["arithmetic", "intervene", "--max-b", "99", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "anchor words" in err and "max-b must lie in 1..98" in err and "Traceback" not in err
+
+
+def assert_same_tables(local, remote, tol: float | None) -> None:
+    """Every table equal; numbers within `tol` (None: identical)."""
+    assert remote.meta["remote"]["target"] == "local" and local.meta["remote"]["target"] == "off"
+    assert set(local.tables) == set(remote.tables)
+    for name in local.tables:
+        a, b = local.tables[name], remote.tables[name]
+        if tol is None:
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+        else:
+            pd.testing.assert_frame_equal(a, b, check_exact=False, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_arithmetic_same_tables_through_the_remote_dry_run(tiny_model, family):
+    from hubcore.experiments.arithmetic import (arithmetic_similarity, arithmetic_trajectories,
+                                               numeral_vs_word, plus_one_intervention)
+
+    model = tiny_model(family)
+    dry = model.variant("local")
+    for fn, kwargs, tol in (
+        (arithmetic_similarity, dict(n=30, n_boot=10), 1e-6),
+        (numeral_vs_word, dict(n=8, n_boot=10), None),
+        (plus_one_intervention, dict(n=4, layers=(1, 2), strengths=(0.0, 2.0), few_shot=True, max_b=9), None),
+    ):
+        assert_same_tables(fn(model, **kwargs), fn(dry, **kwargs), tol)
+    local = arithmetic_trajectories(model, ("8=5+", "The capital"), ANCHORS)
+    remote = arithmetic_trajectories(dry, ("8=5+", "The capital"), ANCHORS)
+    assert remote.explained_variance_ratio == local.explained_variance_ratio
+    pd.testing.assert_frame_equal(local.anchors, remote.anchors, check_exact=True)
+    a, b = local.tables["paths"], remote.tables["paths"]
+    pd.testing.assert_frame_equal(a.drop(columns=["x", "y"]), b.drop(columns=["x", "y"]), check_exact=True)
+    # projected states: within 1e-5 relative (of the plane's scale)
+    scale = float(a[["x", "y"]].abs().to_numpy().max())
+    assert float((a[["x", "y"]] - b[["x", "y"]]).abs().to_numpy().max()) <= 1e-5 * scale
+
+
+def test_trajectories_default_prompts_are_replaced_not_extended(tiny_model, monkeypatch, tmp_path):
+    from hubcore.experiments.arithmetic import DEFAULT_PREFIXES
+
+    model = tiny_model("llama")
+    for extra, want in (([], list(DEFAULT_PREFIXES)), (["--prompt", "El perro"], ["El perro"])):
+        out = tmp_path / f"t{len(extra)}.csv"
+        args = ["arithmetic", "trajectories", "--anchors", ",".join(ANCHORS), *extra, "--out", str(out)]
+        assert run_command(monkeypatch, model, args) == 0
+        assert list(dict.fromkeys(pd.read_csv(out, keep_default_na=False).text)) == want

@@ -27,13 +27,13 @@ def test_semantics_page(server):
     with browser_page() as page:
         page.goto(server + "/semantics")
         wait_chart(page)
-        raw = download_csv(page)
-        assert set(raw["baseline"]) == {"nonmatching", "swapped_names", "swapped_shuffled"}
+        centered = download_csv(page)  # the page opens on the centred cosine
+        assert set(centered["baseline"]) == {"nonmatching", "swapped_names", "swapped_shuffled"}
         screenshot(page, "semantics")
-        # raw -> centered (in the form: applied on Run) is display-only: the result is cached,
+        # centered -> raw (in the form: applied on Run) is display-only: the result is cached,
         # only the chart's data change
-        page.get_by_text("centered", exact=True).first.click()
+        page.get_by_text("raw", exact=True).first.click()
         page.get_by_role("button", name="Run", exact=True).first.click()
-        centered = download_until(page, lambda d: not d["adjusted"].equals(raw["adjusted"]))
-        assert list(centered["layer"]) == list(raw["layer"])
-        assert isinstance(centered, pd.DataFrame)
+        raw = download_until(page, lambda d: not d["adjusted"].equals(centered["adjusted"]))
+        assert list(raw["layer"]) == list(centered["layer"])
+        assert isinstance(raw, pd.DataFrame)

@@ -9,7 +9,8 @@ import torch
 from hubcore.data.arithmetic import anchor_words
 from hubcore.errors import InputError
 from hubcore.lens import project
-from hubcore.projection import anchor_plane, project_states, trajectories
+from hubcore.experiments.arithmetic import arithmetic_trajectories
+from hubcore.projection import anchor_plane, project_states
 from hubcore.tokens import pad_left
 from hubcore.trace import capture_last
 
@@ -49,7 +50,7 @@ def test_plane_fits_unit_rows(tiny_model, family):
     frame = plane.frame()
     assert list(frame.columns[:4]) == ["label", "token", "x", "y"]
     assert len(frame) == k and np.allclose(frame[["x", "y"]].to_numpy(), plane.coords)
-    assert len(frame.attrs["explained_variance_ratio"]) == 2
+    assert len(plane.explained_variance_ratio) == 2
 
 
 def test_plane_rejects_bad_words(tiny_model):
@@ -115,7 +116,9 @@ def test_state_along_an_anchor_lands_on_it(tiny_model, family):
 def test_trajectories_tiny(tiny_model, family):
     model = tiny_model(family)
     calls = []
-    anchors, paths = trajectories(model, TEXTS, WORDS, progress=lambda f, m: calls.append(f))
+    res = arithmetic_trajectories(model, TEXTS, WORDS, progress=lambda f, m: calls.append(f))
+    anchors, paths = res.anchors, res.tables["paths"]  # res.paths is Result.paths()
+    assert res.explained_variance_ratio == anchor_plane(model, WORDS).explained_variance_ratio.tolist()
     L = model.num_layers
     assert list(anchors.columns[:4]) == ["label", "token", "x", "y"] and len(anchors) == len(WORDS)
     assert list(paths.columns[:5]) == ["text", "layer", "x", "y", "top_token"]
@@ -132,7 +135,7 @@ def test_trajectories_tiny(tiny_model, family):
         assert sub.top_token.tolist() == [
             model.tokenizer.decode([t], clean_up_tokenization_spaces=False) for t in sub.top_id]
     with pytest.raises(InputError):
-        trajectories(model, [], WORDS)
+        arithmetic_trajectories(model, [], WORDS)
 
 
 # ----------------------------------------------------------------------------- default model
@@ -155,7 +158,8 @@ def test_default_digit_anchor_plane(default_model):
 def test_default_trajectories_end_at_the_models_own_prediction(default_model):
     model = default_model
     prefixes = ["8=5+", "12=7+", "30=6*"]
-    anchors, paths = trajectories(model, prefixes, anchor_words("digits"))
+    res = arithmetic_trajectories(model, prefixes, anchor_words("digits"))
+    anchors, paths = res.anchors, res.tables["paths"]  # res.paths is Result.paths()
     L = model.num_layers
     assert L == 18 and len(anchors) == 20
     assert len(paths) == 3 * 19

@@ -168,7 +168,7 @@ def test_examples_from_pairs_guesses_names():
 
 @pytest.mark.parametrize("family", ["llama", "gpt2"])
 def test_lf_similarity_shapes_and_nonmatching_on_tiny(tiny_model, family):
-    from hubcore.experiments.semantics import lf_similarity, model_lf
+    from hubcore.experiments.semantics import lf_similarity, metric_rows, model_lf
     from hubcore.trace import capture_last
 
     model = tiny_model(family)
@@ -176,12 +176,13 @@ def test_lf_similarity_shapes_and_nonmatching_on_tiny(tiny_model, family):
     n_layers = model.num_layers + 1
     assert list(rep.curves.columns) == ["layer", "metric", "baseline", "adjusted", "ci_low", "ci_high"]
     assert len(rep.curves) == 2 * 3 * n_layers and rep.n == rep.n_swap == 10
-    assert list(rep.csv_frame("raw").columns) == ["layer", "baseline", "adjusted", "ci_low", "ci_high"]
-    assert len(rep.csv_frame("centered")) == 3 * n_layers
+    assert list(rep.csv_frame().columns) == ["layer", "baseline", "adjusted", "ci_low", "ci_high"]
+    assert rep.csv_frame().equals(metric_rows(rep.curves, "raw"))  # the main table: --metric raw
+    assert len(metric_rows(rep.curves, "centered")) == 3 * n_layers
     a = capture_last(model, [e.sentence for e in rep.examples])
     b = capture_last(model, [model_lf(e) for e in rep.examples])
-    raw = rep.csv_frame("raw").set_index(["baseline", "layer"])
-    cen = rep.csv_frame("centered").set_index(["baseline", "layer"])
+    raw = metric_rows(rep.curves, "raw").set_index(["baseline", "layer"])
+    cen = metric_rows(rep.curves, "centered").set_index(["baseline", "layer"])
     eye = torch.eye(10, dtype=torch.bool)
     for layer in (1, model.num_layers):
         sim = F.normalize(a[:, layer].double(), dim=-1) @ F.normalize(b[:, layer].double(), dim=-1).T
@@ -237,7 +238,7 @@ def test_thematic_roles_shapes_on_tiny(tiny_model):
 
 @pytest.mark.default_model
 def test_lf_similarity_on_default_model(default_model):
-    from hubcore.experiments.semantics import lf_similarity
+    from hubcore.experiments.semantics import lf_similarity, metric_rows
 
     rep = lf_similarity(default_model, n=40, seed=0, n_boot=200)
     n_layers = default_model.num_layers + 1
@@ -248,7 +249,7 @@ def test_lf_similarity_on_default_model(default_model):
     # measured (n=40 and n=200): in the top layers a sentence is closer to its own LF than to
     # other sentences' LFs (centred), and swapping the two names removes almost none of that:
     # what is shared is the words, not the meaning
-    cen = rep.csv_frame("centered").set_index(["baseline", "layer"])
+    cen = metric_rows(rep.curves, "centered").set_index(["baseline", "layer"])
     top = range(13, default_model.num_layers + 1)
     assert all(cen.ci_low[("nonmatching", l)] > 0 for l in top)
     assert all(abs(cen.adjusted[("swapped_names", l)]) < 0.25 * cen.adjusted[("nonmatching", l)]

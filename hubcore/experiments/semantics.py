@@ -16,16 +16,16 @@
   the layer subtracted ("adjusted", the paper's prior adjustment).
 
 The LFs fed to the model use the compact rendering ("*cake(x4); sell.agent(x1, Eleanor) AND
-...") unless `lf_format="cogs"` asks for COGS spacing. Each function serves the Formal-semantics
-page and `python -m hubcore semantics ...`.
+...") unless `lf_format="cogs"` asks for COGS spacing. Each function is registered (`semantics
+similarity|roles`), serves the Formal-semantics page and `python -m hubcore semantics ...`, and
+returns a `Result`.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,12 +49,18 @@ from ..similarity import METRICS, corpus_mean, cosine_matrix, pair_similarity
 from ..stats import bootstrap_ci
 from ..tokens import encode
 from ..trace import capture_last
+from .arithmetic import BOOTSTRAP, RAW, SEED, variant_shares
+from .registry import Param, experiment, group, read_input
+from .result import Result, Table, result
 
 if TYPE_CHECKING:
     from ..models import HubModel
 
+group("semantics", "sentences vs logical forms (paper §3.4)")
+
 BASELINES = ("nonmatching", "swapped_names", "swapped_shuffled")
 SIM_COLUMNS = ["layer", "metric", "baseline", "adjusted", "ci_low", "ci_high"]
+CSV_COLUMNS = ("layer", "baseline", "adjusted", "ci_low", "ci_high")  # one metric: the CLI's main table
 LEVEL_COLUMNS = ["layer", "metric", "comparison", "mean_cos", "n"]
 ROLE_COLUMNS = ["layer", "gold_role", "read_role", "mean_prob", "ci_low", "ci_high", "adjusted"]
 LF_FORMATS = ("compact", "cogs")
@@ -107,24 +113,39 @@ def examples_from_pairs(pairs: Sequence[tuple[str, str]]) -> list[Example]:
 # ----------------------------------------------------------------------------- similarity
 
 
-@dataclass
-class SemanticsSimilarity:
-    curves: pd.DataFrame  # layer,metric,baseline,adjusted,ci_low,ci_high
-    levels: pd.DataFrame  # layer,metric,comparison,mean_cos,n: the cosines behind the differences
-    examples: list[Example]
-    n: int  # examples in the non-matching comparison
-    n_swap: int  # examples with two names (the swap baselines)
-    lf_format: str = "compact"
-    notes: list[str] = field(default_factory=list)
+def metric_rows(curves: pd.DataFrame, metric: str = "raw") -> pd.DataFrame:
+    """`layer,baseline,adjusted,ci_low,ci_high` of one metric out of the two-metric `curves`
+    (what `semantics similarity --metric` writes; the page switches metric without a rerun)."""
+    if metric not in METRICS:
+        raise InputError(f"Unknown metric '{metric}': use {', '.join(METRICS)}.")
+    df = curves[curves.metric == metric]
+    if df.empty:
+        raise InputError(f"The metric '{metric}' was not computed.")
+    return df.drop(columns="metric").reset_index(drop=True)
 
-    def csv_frame(self, metric: str = "raw") -> pd.DataFrame:
-        """`layer,baseline,adjusted,ci_low,ci_high` for one metric (the CLI's CSV)."""
-        if metric not in METRICS:
-            raise InputError(f"Unknown metric '{metric}': use {', '.join(METRICS)}.")
-        df = self.curves[self.curves.metric == metric]
-        if df.empty:
-            raise InputError(f"The metric '{metric}' was not computed.")
-        return df.drop(columns="metric").reset_index(drop=True)
+
+# values key for an uploaded file's bytes (the page); `pairs` then holds the file's name
+UPLOAD = "upload"
+
+
+def read_pairs_file(path: str, data: Optional[bytes] = None) -> tuple[list[Example], list[str]]:
+    """Examples from a sentence / logical-form TSV or CSV file (`--pairs`, or an upload's
+    `data`), plus the parser's notes."""
+    from ..data.uploads import parse_pairs
+
+    pairs, notes = parse_pairs(read_input(path) if data is None else data, path)
+    return examples_from_pairs(pairs), notes
+
+
+def _similarity_inputs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """CLI values -> `lf_similarity` kwargs; a pairs file is read (and rejected) before the
+    model loads."""
+    kwargs = {k: values[k] for k in ("n", "seed", "n_boot", "metric") if values.get(k) is not None}
+    notes: list[str] = []
+    if values.get("pairs"):
+        examples, notes = read_pairs_file(values["pairs"], values.get(UPLOAD))
+        kwargs["examples"] = tuple(examples)
+    return kwargs, notes
 
 
 def _choose(examples: Sequence[Example], n: int, seed: int, notes: list[str]) -> list[Example]:
@@ -136,6 +157,25 @@ def _choose(examples: Sequence[Example], n: int, seed: int, notes: list[str]) ->
     return examples
 
 
+@experiment(
+    name="semantics similarity",
+    summary="sentence vs its LF minus three baselines (Fig. 9)",
+    description="Cosine of a sentence's and its logical form's last-token states per layer, minus "
+                "three baselines. Writes layer,baseline,adjusted,ci_low,ci_high (the --metric) with "
+                "baseline in {nonmatching, swapped_names, swapped_shuffled}; both metrics go to "
+                "<out>_curves.csv and the cosines behind the differences to <out>_levels.csv.",
+    page="semantics",
+    tables=(Table("similarity", CSV_COLUMNS, "cos(sentence, its LF) minus each baseline, one metric"),
+            Table("curves", tuple(SIM_COLUMNS), "the same for both metrics"),
+            Table("levels", tuple(LEVEL_COLUMNS), "the mean cosines behind the differences")),
+    params=(Param("n", "examples (generated, or sampled from --pairs)", type=int, low=2, high=2000),
+            SEED, Param("metric", "cosine of the CSV: raw (the paper's) or centred (each side's "
+                                  "mean removed)", choices=METRICS),
+            BOOTSTRAP,
+            Param("pairs", "sentence<TAB>logical form file (TSV/CSV, UTF-8) instead of the "
+                           "generated data", arg="", metavar="FILE")),
+    prepare=_similarity_inputs,
+)
 def lf_similarity(
     model: "HubModel",
     n: int = 200,
@@ -144,16 +184,20 @@ def lf_similarity(
     n_boot: int = 1000,
     metrics: Sequence[str] = METRICS,
     lf_format: str = "compact",
+    metric: str = "raw",
     progress: Optional[Progress] = None,
-) -> SemanticsSimilarity:
+) -> Result:
     """Sentence vs its LF per layer, minus three baselines, with 95% bootstrap CIs (Fig. 9).
 
     Without `examples`, `n` generated examples that each hold two distinct proper names (the
     two-argument constructions with names in both person slots). With `examples` (uploads), a
     seeded sample of at most `n` of them. Last-token states; "centered" removes each side's mean
-    state (sentences; true LFs, whose mean also centres the swapped LFs).
+    state (sentences; true LFs, whose mean also centres the swapped LFs). The main table is
+    `metric`'s rows; `curves` holds every metric computed.
     """
     notes: list[str] = []
+    if metric not in metrics:
+        raise InputError(f"The metric '{metric}' is not among those computed ({', '.join(metrics)}).")
     if examples is None:
         exs = generate(n, seed=seed, constructions=TWO_NAME_CONSTRUCTIONS, min_names=2)
     else:
@@ -193,13 +237,13 @@ def lf_similarity(
     n_layers = a.shape[1]
     if swap_idx:
         idx = list(swap_idx)
-        for metric in metrics:
-            def diag(x, y, li):  # cos(x_k, y_k) per item at layer li, centred like the LFs
-                ca, cb = (centers[0][li], centers[1][li]) if metric == "centered" else (None, None)
+        for m in metrics:  # not `metric`: that names the main table's metric
+            def diag(x, y, li, m=m):  # cos(x_k, y_k) per item at layer li, centred like the LFs
+                ca, cb = (centers[0][li], centers[1][li]) if m == "centered" else (None, None)
                 return cosine_matrix(x[:, li], y[:, li], ca, cb).diagonal().numpy()
 
             matched = np.stack([diag(a[idx], b[idx], li) for li in range(n_layers)], axis=1)
-            levels.append(pd.DataFrame({"layer": range(n_layers), "metric": metric,
+            levels.append(pd.DataFrame({"layer": range(n_layers), "metric": m,
                                         "mean_cos": matched.mean(0), "comparison": "matched_two_names",
                                         "n": n_sw}))
             for name, other in sides.items():
@@ -207,32 +251,26 @@ def lf_similarity(
                 mean, lo, hi = bootstrap_ci(matched - cos, np.arange(n_sw), n_boot=n_boot, seed=seed)
                 if n_boot <= 0:
                     lo = hi = np.full(n_layers, np.nan)
-                frames.append(pd.DataFrame({"layer": range(n_layers), "metric": metric,
+                frames.append(pd.DataFrame({"layer": range(n_layers), "metric": m,
                                             "baseline": name, "adjusted": mean,
                                             "ci_low": lo, "ci_high": hi}))
-                levels.append(pd.DataFrame({"layer": range(n_layers), "metric": metric,
+                levels.append(pd.DataFrame({"layer": range(n_layers), "metric": m,
                                             "mean_cos": cos.mean(0), "comparison": name, "n": n_sw}))
     curves = (pd.concat(frames, ignore_index=True)
               .sort_values(["metric", "baseline", "layer"], kind="stable").reset_index(drop=True))
     curves["layer"] = curves["layer"].astype(int)
     levels_df = pd.concat(levels, ignore_index=True)[LEVEL_COLUMNS]
     report(progress, 1.0, "Done")
-    return SemanticsSimilarity(curves=curves[SIM_COLUMNS], levels=levels_df, examples=exs,
-                               n=n_ex, n_swap=n_sw, lf_format=lf_format, notes=notes)
+    curves = curves[SIM_COLUMNS]
+    return result("semantics similarity",
+                  {"similarity": metric_rows(curves, metric), "curves": curves, "levels": levels_df},
+                  notes, examples=exs, n=n_ex, n_swap=n_sw, lf_format=lf_format, metric=metric)
 
 
 # ----------------------------------------------------------------------------- thematic roles
 
-
-@dataclass
-class RolesReport:
-    curves: pd.DataFrame  # layer,gold_role,read_role,mean_prob,ci_low,ci_high,adjusted
-    positions: pd.DataFrame  # item,sentence,name,gold_role,read_token: each reading position
-    variants: pd.DataFrame  # read_role,variant,token,share: which surface form won
-    probs: np.ndarray  # [n_positions, n_layers, 3]: p(agent, recipient, theme), rows as positions
-    examples: list[Example]
-    n_positions: int
-    notes: list[str] = field(default_factory=list)
+POSITION_COLUMNS = ("item", "sentence", "name", "gold_role", "read_token")
+VARIANT_COLUMNS = ("read_role", "variant", "token", "cells", "share")
 
 
 def role_examples(n: int, seed: int = 0) -> list[Example]:
@@ -273,6 +311,20 @@ def _reading_positions(model: "HubModel", examples: Sequence[Example]) -> tuple[
     return positions, rows
 
 
+@experiment(
+    name="semantics roles",
+    summary="agent/recipient/theme through the lens (Fig. 10)",
+    description="Lens probability of ' agent', ' recipient', ' theme' at the token before each "
+                "non-initial proper-name argument, per layer and gold role, raw and prior-adjusted. "
+                "Writes layer,gold_role,read_role,mean_prob,ci_low,ci_high,adjusted; the reading "
+                "positions go to <out>_positions.csv and the winning surface forms to "
+                "<out>_variants.csv.",
+    page="semantics",
+    tables=(Table("curves", tuple(ROLE_COLUMNS), "mean p(role word) per layer, gold role and read role"),
+            Table("positions", POSITION_COLUMNS, "each reading position: the token before a name"),
+            Table("variants", VARIANT_COLUMNS, "which surface form of each role word won")),
+    params=(Param("n", "examples", type=int, low=1, high=2000), RAW, SEED, BOOTSTRAP),
+)
 def thematic_roles(
     model: "HubModel",
     n: int = 200,
@@ -281,7 +333,7 @@ def thematic_roles(
     n_boot: int = 1000,
     examples: Optional[Sequence[Example]] = None,
     progress: Optional[Progress] = None,
-) -> RolesReport:
+) -> Result:
     """Lens probability of each role word before each non-initial name, per layer (Fig. 10).
 
     The names of every example are first replaced by random other names (seeded), so nothing the
@@ -340,9 +392,9 @@ def thematic_roles(
     pos_df = pd.DataFrame({"item": items, "sentence": [exs[i].sentence for i in items],
                            "name": [rp.name for _, rp in rows], "gold_role": gold,
                            "read_token": read_tokens})
-    var_df = (pd.DataFrame(wins, columns=["read_role", "variant", "token"])
-              .groupby(["read_role", "variant", "token"]).size().rename("cells").reset_index())
-    var_df["share"] = var_df["cells"] / var_df.groupby("read_role")["cells"].transform("sum")
+    var_df = variant_shares(wins, ["read_role", "variant", "token"], ["read_role", "variant", "token"])
     report(progress, 1.0, "Done")
-    return RolesReport(curves=pd.DataFrame(out_rows, columns=ROLE_COLUMNS), positions=pos_df,
-                       variants=var_df, probs=per_role, examples=exs, n_positions=n_pos, notes=notes)
+    # probs: [n_positions, n_layers, 3] p(agent, recipient, theme), rows as `positions`
+    return result("semantics roles", {"curves": pd.DataFrame(out_rows, columns=ROLE_COLUMNS),
+                                      "positions": pos_df, "variants": var_df}, notes,
+                  probs=per_role, examples=exs, n_positions=n_pos)
