@@ -105,6 +105,7 @@ def export_buttons(df: pd.DataFrame, chart: alt.TopLevelMixin | None, stem: str)
         "Download CSV", df.to_csv(index=False, lineterminator="\r\n").encode("utf-8"),
         file_name=f"{stem}.csv",
         mime="text/csv", icon=":material/download:", key=f"csv-{stem}",
+        on_click="ignore",  # a download changes nothing: no rerun (which would interrupt a running one)
     )
     if chart is not None:
         # rendered only when clicked (on a worker thread): a display-only rerun stays fast

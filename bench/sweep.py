@@ -57,7 +57,8 @@ def main() -> None:
 
 def actadd(model) -> None:
     from hubcore.data.steering_prompts import prompt_set
-    from hubcore.experiments.actadd import Generation, default_layer, preset, steer
+    from hubcore.experiments.actadd import Generation, preset, steer
+    from hubcore.experiments.registry import default_layer
 
     prompts = prompt_set("es-prefixes", 4, seed=0)
     coefs = [-16.0, -8.0, -4.0, -2.0, 2.0, 4.0, 8.0, 16.0]

@@ -17,8 +17,7 @@ from .errors import HubError
 
 # Modules that add their own subcommands with `register(subparsers)` (kept out of this file so
 # each data type's CLI sits next to nothing else; they reuse the helpers below).
-COMMAND_MODULES: tuple[str, ...] = ("cli_multilingual", "cli_arithmetic", "cli_code", "cli_semantics",
-                                     "cli_steer", "cli_vision", "cli_audio")
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class _Bar:

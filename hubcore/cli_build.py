@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .errors import HubError
 from .experiments.registry import GROUPS, NO_DEFAULT, Experiment, Param, load_all
 
 
@@ -54,9 +53,11 @@ def add_param(parser: argparse.ArgumentParser, p: Param, default: Any) -> None:
     if p.many == "nargs":
         kwargs["nargs"] = "+"
     elif p.many == "repeat":
-        kwargs["action"] = "append"
+        kwargs["action"] = "append"  # default None: argparse would append to a default list
     if p.required:
         kwargs["required"] = True
+    elif p.many == "repeat":
+        kwargs["default"] = None
     else:
         kwargs["default"] = list(default) if isinstance(default, tuple) else default
     parser.add_argument(p.cli_flag, **kwargs)
@@ -99,7 +100,15 @@ OPTIONAL_OUT = {"audio transcribe"}
 
 
 def values_of(exp: Experiment, args: argparse.Namespace) -> dict[str, Any]:
-    return {p.name: getattr(args, p.name) for p in exp.params}
+    """Parsed options as CLI-level values; an unused repeatable option takes its default."""
+    defaults = exp.defaults()
+    out = {}
+    for p in exp.params:
+        value = getattr(args, p.name)
+        if value is None and p.many == "repeat":
+            value = defaults[p.name]
+        out[p.name] = value
+    return out
 
 
 def add_all(root: Any, add_model_args: Callable[..., None],

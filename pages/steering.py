@@ -1,16 +1,24 @@
 """Steering page: cross-lingual ActAdd (paper §4) with live layer/coefficient sliders, side-by-side
-generations, scored sweeps and the scorers' measured accuracy."""
+generations, scored sweeps (`sweep`) and the scorers' measured accuracy (`scorers`)."""
 
 import streamlit as st
 
-from app.charts import export_buttons, layer_lines
+from app.blocks import initial_values, layer_slider, on_page, output_block, sync_url
+from app.charts import layer_lines
 from app.widgets import current_spec, require_model, run_experiment, run_requested, upload_texts, user_errors
 from hubcore.data.steering_prompts import PROMPT_SETS, prompt_set
 from hubcore.experiments import actadd as S
-from hubcore.scoring.sentiment import accuracy_table, scorer_info
+from hubcore.experiments.registry import Experiment, default_layer, of
+from hubcore.scoring.sentiment import scorer_info
 
+SWEEP, SCORERS = of(S.steer), of(S.scorers)
 LANGS = {"es": "Spanish", "zh": "Chinese", "en": "English"}
 SET_FOR = {"es": "es-prefixes", "zh": "zh-reviews", "en": "en-prefixes"}
+# Where the page opens (the CLI keeps its own defaults): Spanish text steered with the pairs given
+# one by one (the text's own language first, then English), coefficient 5 beside the unsteered
+# text, two seeds, no CI for one prompt; sweeps over 4 prompts and coefficients -16..16.
+SIDE = on_page(SWEEP, lang="es", presets="", coefs=[0.0, 5.0], seeds=2, n_boot=0)
+SWEEPS = on_page(SWEEP, lang="es", presets="", n=4, coefs=[-16.0, -8.0, -4.0, 0.0, 4.0, 8.0, 16.0], seeds=2)
 
 st.title("Steering")
 st.caption(
@@ -19,56 +27,89 @@ st.caption(
     "with an English pair work as well as with a pair in the text's own language?"
 )
 model = require_model()
-L = model.num_layers
+spec = current_spec()
+start = initial_values(SIDE)
+
+
+def ranged(exp: Experiment, name: str) -> tuple:
+    """A number widget's (min, max) from the parameter's declared range."""
+    p = exp.param(name)
+    return p.type(p.low), p.type(p.high)
+
+
+def steer_run(exp: Experiment, values: dict) -> object:
+    kwargs, _ = exp.call_kwargs(values)
+    return run_experiment(exp.func, spec, **kwargs)
+
 
 c1, c2 = st.columns([1, 3])
-lang = c1.selectbox("Text language", list(LANGS), format_func=LANGS.get, key="st_lang")
+lang = c1.selectbox("Text language", list(LANGS), format_func=LANGS.get, key="st_lang",
+                    index=list(LANGS).index(start["lang"]) if start["lang"] in LANGS else 0)
 examples = prompt_set(SET_FOR[lang], 12, seed=0)
+linked = (start["prompt"] or [None])[0]
+if linked and linked not in examples:
+    examples = [linked] + examples
 prompt = c2.selectbox("Prompt (or type your own below)", examples, key=f"st_prompt_{lang}")
 prompt = st.text_input("Prompt", prompt, key=f"st_text_{lang}_{examples.index(prompt)}")
-instruction = st.text_input("Instruction prefix (empty = none)", S.default_instruction(lang),
+default_instruction = S.default_instruction(lang)
+instruction = st.text_input("Instruction prefix (empty = none)",
+                            default_instruction if start["instruction"] is None else start["instruction"],
                             key=f"st_instr_{lang}")
 
+given = [p.split(":", 1) for p in start["pair"] or () if ":" in p]
+native = given[0] if len(given) == 2 else S.PRESET_PAIRS[lang]
+english = given[1] if len(given) == 2 else S.PRESET_PAIRS["en"]
 c1, c2, c3, c4 = st.columns(4)
-native = S.preset(lang)
-nat_pos = c1.text_input(f"{LANGS[lang]} pair: positive", native.positive, key=f"st_np_{lang}")
-nat_neg = c2.text_input(f"{LANGS[lang]} pair: negative", native.negative, key=f"st_nn_{lang}")
-eng = S.preset("en")
-en_pos = c3.text_input("English pair: positive", eng.positive, key="st_ep")
-en_neg = c4.text_input("English pair: negative", eng.negative, key="st_en")
-pairs = tuple(dict.fromkeys([S.Pair(nat_pos, nat_neg, lang), S.Pair(en_pos, en_neg, "en")]))
+nat_pos = c1.text_input(f"{LANGS[lang]} pair: positive", native[0], key=f"st_np_{lang}")
+nat_neg = c2.text_input(f"{LANGS[lang]} pair: negative", native[1], key=f"st_nn_{lang}")
+en_pos = c3.text_input("English pair: positive", english[0], key="st_ep")
+en_neg = c4.text_input("English pair: negative", english[1], key="st_en")
+pairs = list(dict.fromkeys([f"{nat_pos}:{nat_neg}", f"{en_pos}:{en_neg}"]))
 
 c1, c2 = st.columns(2)
-layer = c1.slider("Layer", 0, L, S.default_layer(model), key="st_layer",
-                  help="0 = embeddings, L = last block. The paper steers about the middle.")
-coef = c2.slider("Coefficient", -40.0, 40.0, 5.0, step=0.5, key="st_coef",
-                 help="Negative values push towards the negative word. The paper uses 5.")
+layer = layer_slider(model, "st_layer", default=(start["layers"] or [None])[0], container=c1,
+                     help="0 = embeddings, L = last block. The paper steers about the middle.")
+coef = c2.slider("Coefficient", -40.0, 40.0, next((float(c) for c in reversed(start["coefs"]) if c), 0.0),
+                 step=0.5, key="st_coef", help="Negative values push towards the negative word. The paper uses 5.")
 
 with st.expander("Generation settings (defaults: the paper's)"):
     g1, g2, g3, g4, g5 = st.columns(5)
-    seeds = g1.number_input("Seeds", 1, 8, 2, key="st_seeds")
-    new_tokens = g2.number_input("New tokens", 4, 128, 32, step=4, key="st_new")
-    temperature = g3.number_input("Temperature", 0.05, 5.0, 1.0, step=0.1, key="st_temp")
-    top_p = g4.number_input("Top-p", 0.01, 1.0, 0.3, step=0.05, key="st_topp")
-    penalty = g5.number_input("Frequency penalty", 0.0, 5.0, 1.0, step=0.5, key="st_pen")
+    seeds = g1.number_input("Seeds", *ranged(SWEEP, "seeds"), int(start["seeds"]), key="st_seeds")
+    new_tokens = g2.number_input("New tokens", *ranged(SWEEP, "max_new_tokens"), int(start["max_new_tokens"]),
+                                 step=4, key="st_new")
+    temperature = g3.number_input("Temperature", *ranged(SWEEP, "temperature"), float(start["temperature"]),
+                                  step=0.1, key="st_temp")
+    top_p = g4.number_input("Top-p", *ranged(SWEEP, "top_p"), float(start["top_p"]), step=0.05, key="st_topp")
+    penalty_default = S.Generation.frequency_penalty
+    penalty = g5.number_input("Frequency penalty", *ranged(SWEEP, "frequency_penalty"),
+                              float(penalty_default if start["frequency_penalty"] is None else start["frequency_penalty"]),
+                              step=0.5, key="st_pen")
     h1, h2 = st.columns(2)
-    greedy = h1.toggle("Greedy (plain argmax: no sampling, seeds or frequency penalty)", False, key="st_greedy")
-    norm_keep = h2.toggle("Norm-preserving (change direction only)", False, key="st_norm")
-generation = S.Generation(int(new_tokens), bool(greedy), float(temperature), float(top_p),
-                          0.0 if greedy else float(penalty))
-common = dict(lang=lang, instruction=instruction, generation=generation, norm_preserving=bool(norm_keep))
+    greedy = h1.toggle("Greedy (plain argmax: no sampling, seeds or frequency penalty)", bool(start["greedy"]),
+                       key="st_greedy")
+    norm_keep = h2.toggle("Norm-preserving (change direction only)", bool(start["norm_preserving"]), key="st_norm")
+common = {
+    "lang": lang, "presets": "", "pair": pairs, "seeds": int(seeds), "greedy": bool(greedy),
+    "instruction": None if instruction == default_instruction else instruction,
+    "max_new_tokens": int(new_tokens), "temperature": float(temperature), "top_p": float(top_p),
+    "frequency_penalty": None if greedy or penalty == penalty_default else float(penalty),
+    "norm_preserving": bool(norm_keep),
+}
 
 info = scorer_info(lang)
-tab_side, tab_sweep, tab_scorers = st.tabs(["Side by side", "Sweep", "Scorers"])
+# keyed tabs keep the open one across reruns, and `?tab=Sweep` opens it from a link
+tab_side, tab_sweep, tab_scorers = st.tabs(["Side by side", "Sweep", "Scorers"], key="tab", bind="query-params")
 
 with tab_side:
+    values = {**common, "prompt": [prompt], "layers": [layer], "coefs": [0.0, coef] if coef else [0.0],
+              "n_boot": 0}
+    sync_url(SIDE, values)
     with user_errors():
-        rep = run_experiment(S.steer, current_spec(), prompts=(prompt,), pairs=pairs, layers=(layer,),
-                             coefs=(0.0, float(coef)), seeds=tuple(range(int(seeds))), n_boot=0, **common)
+        rep = steer_run(SWEEP, values)
     rows = rep.rows
-    base = rows[(rows.coef == 0) & (rows.pair == pairs[0].label)]
+    base = rows[(rows.coef == 0) & (rows.pair == rep.pairs[0])]
     columns = [("Unsteered", base)] + [
-        (f"Steered with {p.label}", rows[(rows.coef == float(coef)) & (rows.pair == p.label)]) for p in pairs
+        (f"Steered with {label}", rows[(rows.coef == float(coef)) & (rows.pair == label)]) for label in rep.pairs
     ] if coef != 0 else [("Unsteered (coefficient 0)", base)]
     cols = st.columns(len(columns))
     for col, (title, df) in zip(cols, columns):
@@ -78,33 +119,36 @@ with tab_side:
                          f"{r.perplexity:.1f} · in {LANGS[lang]} {r.in_language:.0%}</small>",
                          unsafe_allow_html=True)
             col.text(prompt + "▸" + r.continuation)
-    st.caption(
-        f"Layer {layer}, coefficient {coef:g}; the vector goes on the first tokens of the input "
-        f"(instruction included). Sentiment: {info.name} ({info.description}) Perplexity: of the "
-        "continuation under the unsteered model (higher = less fluent). 'in language': share of "
-        "the continuation's words in the prompt's language."
-    )
     for note in rep.notes:
         st.info(note)
-    export_buttons(rows, None, "steering_side_by_side")
+    output_block(rep.csv_frame(), None, "steering_side_by_side", SWEEP, values, spec,
+                 caption=f"Layer {layer}, coefficient {coef:g}; the vector goes on the first tokens of the "
+                         f"input (instruction included). Sentiment: {info.name} ({info.description}) "
+                         "Perplexity: of the continuation under the unsteered model (higher = less "
+                         "fluent). 'in language': share of the continuation's words in the prompt's "
+                         "language.")
 
 with tab_sweep:
+    sstart = initial_values(SWEEPS, prefix="sweep.")
     st.markdown("Coefficient × layer sweep over a prompt set, every setting one row of a batched "
                 "generation. Lines: mean sentiment (95% CI over prompts) per steering pair.")
     uploaded = upload_texts("st_upload", "Or upload prompts (one per line, UTF-8)")
     with st.form("st_sweep"):
         f1, f2, f3 = st.columns(3)
-        n_prompts = f1.number_input(f"Prompts from {PROMPT_SETS[SET_FOR[lang]].name}", 1, 200, 4, key="st_n")
-        coefs_text = f2.text_input("Coefficients", "-16, -8, -4, 0, 4, 8, 16", key="st_coefs")
-        sweep_layers = f3.multiselect("Layers", list(range(L + 1)), [S.default_layer(model)], key="st_layers")
+        n_prompts = f1.number_input(f"Prompts from {PROMPT_SETS[SET_FOR[lang]].name}", int(SWEEP.param("n").low),
+                                    200, int(sstart["n"]), key="st_n")
+        coefs_text = f2.text_input("Coefficients", ", ".join(f"{c:g}" for c in sstart["coefs"]), key="st_coefs")
+        sweep_layers = f3.multiselect("Layers", list(range(model.num_layers + 1)),
+                                      list(sstart["layers"] or [default_layer(model)]), key="st_layers")
         go = st.form_submit_button("Run sweep", type="primary", icon=":material/play_arrow:")
     if run_requested("st_sweep", go):
         with user_errors():
-            coefs = S.parse_coefficients(coefs_text)
-            prompts = tuple(uploaded) if uploaded else tuple(prompt_set(SET_FOR[lang], int(n_prompts), seed=0))
-            sweep = run_experiment(S.steer, current_spec(), prompts=prompts, pairs=pairs,
-                                   layers=tuple(sorted(sweep_layers)), coefs=coefs,
-                                   seeds=tuple(range(int(seeds))), **common)
+            values = {**common, "prompt": list(uploaded) if uploaded else None,
+                      "prompt_set": None if uploaded else SET_FOR[lang], "n": int(n_prompts),
+                      "layers": sorted(sweep_layers), "coefs": list(S.parse_coefficients(coefs_text)),
+                      "n_boot": sstart["n_boot"]}
+            sync_url(SWEEPS, values, prefix="sweep.")
+            sweep = steer_run(SWEEP, values)
         summary = sweep.summary
         shown = st.selectbox("Layer shown", sorted(summary.layer.unique()), key="st_shown")
         view = summary[summary.layer == shown]
@@ -118,9 +162,7 @@ with tab_sweep:
         ]
         for col, chart in zip(st.columns(2), charts):
             col.altair_chart(chart, width="stretch")
-        chart = charts[0]
-        for direction, word in ((1.0, "positive"), (-1.0, "negative")):
-            best = S.best_setting(summary, direction)
+        for best, word in ((sweep.best_positive, "positive"), (sweep.best_negative, "negative")):
             if best is None:
                 st.info(f"No setting moved sentiment {word} while keeping perplexity within 2× of "
                         "the unsteered text.")
@@ -128,18 +170,27 @@ with tab_sweep:
                 st.write(f"Largest **{word}** shift with perplexity within 2× of unsteered: "
                          f"{best['pair']}, layer {best['layer']}, coefficient {best['coef']:g}: "
                          f"{best['shift']:+.3f} (perplexity {best['perplexity']:.1f}).")
-        st.caption(f"{len(prompts)} prompts × {int(seeds)} seeds per point. Sentiment: {info.name}. "
-                   "A flat line is a null result: the steering did not move the scorer.")
         with st.expander("All generations"):
             st.dataframe(sweep.rows, hide_index=True, width="stretch")
-        export_buttons(summary, chart, "steering_sweep")
+        output_block(sweep.csv_frame("summary"), charts[0], "steering_sweep", SWEEP, values, spec,
+                     caption=f"{sweep.n_prompts} prompts × {int(seeds)} seeds per point. Sentiment: "
+                             f"{info.name}. A flat line is a null result: the steering did not move "
+                             "the scorer. The export holds every layer and metric.")
 
 with tab_scorers:
     st.markdown("Each sentiment number on this page comes from a per-language offline scorer. "
                 "Their accuracy, measured on labelled data (sign of the score vs the label):")
+    cstart = initial_values(SCORERS, prefix="scorers.")
     if run_requested("st_scorers", st.button("Measure scorer accuracy", key="st_measure")):
-        acc = accuracy_table()
-        st.dataframe(acc, hide_index=True, width="stretch")
+        values = {"langs": list(cstart["langs"]), "seed": cstart["seed"]}
+        sync_url(SCORERS, values, prefix="scorers.")
+        with user_errors():
+            acc = steer_run(SCORERS, values)
+        st.dataframe(acc.accuracy, hide_index=True, width="stretch")
+        output_block(acc.csv_frame(), None, "steering_scorers", SCORERS, values, None,
+                     caption="accuracy: share of labelled items whose score has the label's sign (a score "
+                             "of exactly 0 counts as wrong), with a 95% bootstrap CI; coverage: share "
+                             "with a non-zero score.")
     for code in LANGS:
         i = scorer_info(code)
         st.markdown(f"- **{LANGS[code]}: {i.name}**: {i.description} _{i.source}_")

@@ -141,7 +141,7 @@ def test_steer_grid_rows_and_shared_baseline(tiny):
                   instruction="", generation=E.Generation(max_new_tokens=4), n_boot=50)
     rows = rep.rows
     assert len(rows) == 2 * 2 * 2 * 3 * 2
-    assert list(rows.columns) == E.SteerReport.ROW_COLUMNS
+    assert list(rows.columns) == E.ROW_COLUMNS
     zero = rows[rows.coef == 0]
     # coefficient 0 is generated once per (prompt, seed) and shared by every pair and layer
     assert zero.groupby(["prompt", "seed"]).continuation.nunique().max() == 1
@@ -263,3 +263,85 @@ def test_best_setting_needs_the_wanted_sign_and_fluency():
     assert best["coef"] == 8.0 and best["shift"] == pytest.approx(0.2)  # -8 is the wrong sign, 16 disfluent
     # the only negative coefficient raised sentiment: nothing moved it down
     assert E.best_setting(summary, -1.0) is None
+
+
+# ------------------------------------------------------------- registry: CLI and remote dry run
+
+README_ROW_COLUMNS = ["prompt", "layer", "coef", "seed", "continuation", "sentiment", "perplexity", "relevance",
+                      "in_language", "pair", "positive", "negative", "new_tokens"]
+
+
+@pytest.fixture
+def cli_tiny(tiny_model, monkeypatch):
+    """`hubcore.cli.main` with model loading replaced by a tiny random Llama."""
+    import hubcore.cli as cli
+
+    model = tiny_model("llama")
+    monkeypatch.setattr(cli, "_load", lambda args, kind="text": model)
+    return cli.main, model
+
+
+def _meta(path):
+    import json
+
+    return json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+
+
+def test_cli_steer_and_sweep_write_the_documented_columns(cli_tiny, tmp_path, capsys):
+    from hubcore.experiments.registry import default_layer
+
+    main, model = cli_tiny
+    out = tmp_path / "steer.csv"
+    assert main(["steer", "--prompt", PROMPTS[0], "--prompt", PROMPTS[1], "--coef", "4", "--max-new-tokens", "3",
+                 "--seeds", "2", "--lang", "en", "--out", str(out)]) == 0
+    rows = pd.read_csv(out, keep_default_na=False)
+    assert list(rows.columns) == README_ROW_COLUMNS
+    assert len(rows) == 2 * 2 and set(rows.layer) == {default_layer(model)} and set(rows.pair) == {"Good − Bad"}
+    assert not (tmp_path / "steer_summary.csv").exists()
+    assert _meta(out)["experiment"] == "steer"
+    assert f"sentiment scorer: VADER; layer {default_layer(model)}" in capsys.readouterr().err
+    out = tmp_path / "sweep.csv"
+    assert main(["sweep", "--prompt", PROMPTS[1], "--presets", "es", "--pair", "Good:Bad", "--pair", "Sí:No",
+                 "--layers", "1,2", "--coefs=-4,0,4", "--max-new-tokens", "3", "--greedy", "--bootstrap", "20",
+                 "--lang", "es", "--out", str(out)]) == 0
+    rows = pd.read_csv(out, keep_default_na=False)
+    assert list(rows.columns) == README_ROW_COLUMNS and len(rows) == 3 * 2 * 3
+    # a --pair equal to a preset carries its language tag; others none
+    assert set(rows.pair) == {"es: Bueno − Malo", "en: Good − Bad", "Sí − No"}
+    summary = pd.read_csv(tmp_path / "sweep_summary.csv")
+    assert list(summary.columns[:4]) == ["pair", "layer", "coef", "n"] and summary.columns[-1] == "shift"
+    assert len(summary) == 3 * 2 * 3
+    meta = _meta(out)
+    assert meta["experiment"] == "sweep" and set(meta["tables"]) == {"rows", "summary"}
+    err = capsys.readouterr().err
+    assert "sentiment scorer" in err and "1 prompts" in err
+    # the same computation called directly
+    direct = E.steer(model, (PROMPTS[1],), "es", E.parse_pairs("es", ["Good:Bad", "Sí:No"]), [1, 2], [-4.0, 0.0, 4.0],
+                     instruction=None, generation=E.Generation(max_new_tokens=3, greedy=True, frequency_penalty=0.0),
+                     n_boot=20)
+    assert rows.continuation.tolist() == direct.csv_frame().continuation.tolist()
+
+
+def test_parse_pairs():
+    pairs = E.parse_pairs("en,es", ["Good:Bad", "a:b:c"])
+    assert [p.label for p in pairs] == ["en: Good − Bad", "es: Bueno − Malo", "a − b:c"]
+    with pytest.raises(InputError, match="POSITIVE:NEGATIVE"):
+        E.parse_pairs("", ["nocolon"])
+    with pytest.raises(InputError, match="steering pairs"):
+        E.parse_pairs("", [])
+
+
+def test_steer_matches_through_the_remote_dry_run(tiny):
+    """`remote="local"` (serialised as for NDIF, this project's modules hidden): the same sampled
+    generations (per-row seeds) and scores as the plain local run."""
+    dry = tiny.variant("local")
+    kw = dict(prompts=PROMPTS[:2], lang="es", pairs=(E.preset("en"), E.preset("es")), layers=[1, 2], coefs=[0.0, 4.0],
+              seeds=[0, 1], instruction="", generation=E.Generation(max_new_tokens=4, temperature=1.5, top_p=0.9),
+              n_boot=20)
+    a, b = E.steer(tiny, **kw), E.steer(dry, **kw)
+    assert a.rows.continuation.tolist() == b.rows.continuation.tolist()
+    for table in ("rows", "summary"):
+        pd.testing.assert_frame_equal(a.tables[table], b.tables[table], check_exact=False, rtol=1e-6, atol=1e-6)
+    one = E.steer_once(dry, PROMPTS[:1], "en", E.Pair("Good", "Bad"), layer=1, coef=4.0, instruction="",
+                       generation=E.Generation(max_new_tokens=3, greedy=True, frequency_penalty=0.0), n_boot=0)
+    assert one.experiment == "steer" and list(one.csv_frame().columns) == README_ROW_COLUMNS

@@ -36,11 +36,11 @@ def test_code_page(server):
         before = download_csv(page, keep_default_na=False)
         assert list(before.columns) == ["position", "input_token", "char_start", "char_end", "top_token", "prob"]
         slider = page.get_by_role("slider", name="Layer to read").filter(visible=True).first
-        assert slider.input_value() == "13"
+        assert slider.input_value() == "9"  # default_layer: the middle of Gemma-3-270M's 18 blocks
         slider.focus()
         for _ in range(3):
             slider.press("ArrowLeft")
-        assert slider.input_value() == "10"
-        # same tokens, read at layer 10 instead of 13: other top tokens / probabilities
+        assert slider.input_value() == "6"
+        # same tokens, read at layer 6 instead of 9: other top tokens / probabilities
         after = download_until(page, lambda d: not d["prob"].equals(before["prob"]), keep_default_na=False)
         assert after["input_token"].tolist() == before["input_token"].tolist()

@@ -302,14 +302,14 @@ def test_range_steer_tiny(tiny_model):
 def test_lens_strip_tiny(tiny_model):
     model = tiny_model("llama")
     code = "xs = [1, 2]\nfor i in range(n):\n"
-    df = lens_strip(model, code, layer=2)
+    df = lens_strip(model, code, layer=2).strip
     enc = encode(model.tokenizer, [code])[0]
     assert list(df.columns) == STRIP_COLUMNS and len(df) == len(enc)
     assert [tuple(x) for x in df[["char_start", "char_end"]].values] == [tuple(o) for o in enc.offsets]
     lp = _direct_logprobs(model, code, 5)[2]
     assert df.loc[5, "prob"] == pytest.approx(float(lp.exp().max()), abs=1e-5)
     assert df.loc[5, "top_token"] == model.tokenizer.decode([int(lp.argmax())], clean_up_tokenization_spaces=False)
-    top3 = lens_strip(model, code, layer=2, top_k=3)
+    top3 = lens_strip(model, code, layer=2, top_k=3).strip
     assert len(top3) == 3 * len(enc) and list(top3["rank"][:3]) == [1, 2, 3]
     assert (np.diff(top3["prob"].values.reshape(-1, 3), axis=1) <= 1e-7).all()
     with pytest.raises(InputError):
@@ -364,3 +364,125 @@ def test_semantic_roles_default_model(default_model):
     assert set(rep.items["role_source"]) <= {"def", "builtin"}
     last = rep.curves[rep.curves["layer"] == L].set_index("target")["mean_logprob"]
     assert last["argument"] > last["role"]  # the output predicts the real argument, not its role
+
+
+# ------------------------------------------------------------- registry: CLI and remote dry run
+
+README_CURVE_COLUMNS = ["layer", "target", "mean_logprob", "ci_low", "ci_high", "n"]
+RATE_CSV_COLUMNS = ["layer", "strength", "success_rate", "ci_low", "ci_high", "changed_rate", "n"]
+RANGE_PROGRAM = "for i in range(n):\n    print(i)\nfor j in range(len(xs)):\n    pass\n"
+
+
+@pytest.fixture
+def cli_tiny(tiny_model, monkeypatch):
+    """`hubcore.cli.main` with model loading replaced by a tiny random Llama."""
+    import hubcore.cli as cli
+
+    model = tiny_model("llama")
+    monkeypatch.setattr(cli, "_load", lambda args, kind="text": model)
+    return cli.main, model
+
+
+def _read(path):
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False)
+
+
+def _meta(path):
+    import json
+
+    return json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+
+
+def test_cli_code_lens_commands_write_the_documented_columns(cli_tiny, tmp_path):
+    main, model = cli_tiny
+    src = tmp_path / "p.py"
+    src.write_text(TINY_PROGRAMS[0].source + TINY_PROGRAMS[1].source, encoding="utf-8")
+    out = tmp_path / "lists.csv"
+    assert main(["code", "lists", "--source", str(src), "--bootstrap", "20", "--extra-words", "etc",
+                 "--out", str(out)]) == 0
+    got = _read(out)
+    assert list(got.columns) == README_CURVE_COLUMNS
+    assert set(got["target"]) == {"and", "or", "not", "etc", "next"}
+    want = list_literals(model, load_user_code(src.read_bytes(), str(src)), n_boot=20, extra_words=["etc"]).curves
+    assert (got["mean_logprob"] - want["mean_logprob"]).abs().max() < 1e-6
+    per_item = _read(tmp_path / "lists_item_logprobs.csv")
+    assert list(per_item.columns) == ["item", "layer", "and", "or", "not", "next", "top1_token", "etc"]
+    meta = _meta(out)
+    assert meta["experiment"] == "code lists" and meta["params"]["extra_words"] == ["etc"]
+    assert set(meta["tables"]) == {"curves", "difference", "items", "item_logprobs", "variants"}
+    out = tmp_path / "roles.csv"
+    assert main(["code", "roles", "--source", str(src), "--bootstrap", "20", "--out", str(out)]) == 0
+    got = _read(out)
+    assert list(got.columns) == README_CURVE_COLUMNS and set(got["target"]) == {"role", "argument"}
+    assert _meta(out)["experiment"] == "code roles"
+
+
+def test_cli_code_range_steer_and_strip(cli_tiny, tmp_path, capsys):
+    main, model = cli_tiny
+    src = tmp_path / "r.py"
+    src.write_text(RANGE_PROGRAM, encoding="utf-8")
+    out = tmp_path / "range.csv"
+    assert main(["code", "range-steer", "--source", str(src), "--layer", "1", "--strengths", "0", "2",
+                 "--out", str(out)]) == 0
+    gen = _read(out)
+    assert list(gen.columns) == ["item", "program", "argument", "layer", "strength", "continuation", "success",
+                                 "changed"]
+    assert len(gen) == 2 * 2
+    assert list(_read(tmp_path / "range_rates.csv").columns) == RATE_CSV_COLUMNS
+    assert _meta(out)["experiment"] == "code range-steer"
+    assert "Steering vector W_U" in capsys.readouterr().err
+    code = "xs = [1, 2]\nfor i in range(n):\n"
+    out = tmp_path / "strip.csv"
+    assert main(["code", "strip", "--code", code, "--layer", "2", "--out", str(out)]) == 0
+    strip = _read(out)
+    assert list(strip.columns) == STRIP_COLUMNS
+    assert strip["prob"].tolist() == pytest.approx(lens_strip(model, code, layer=2).strip["prob"].tolist(), abs=1e-6)
+    assert main(["code", "strip", "--code", code, "--top-k", "2", "--out", str(out)]) == 0
+    assert list(_read(out).columns) == STRIP_COLUMNS + ["rank"]  # the strip table is open: rank follows
+    assert _meta(out)["params"]["layer"] is None  # the default: default_layer(model)
+
+
+def test_cli_code_bad_source_fails_before_loading(tmp_path, monkeypatch, capsys):
+    import hubcore.cli as cli
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model must not load")
+
+    monkeypatch.setattr(cli, "_load", no_load)
+    assert cli.main(["code", "lists", "--source", str(tmp_path / "missing.py"), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "Could not read" in capsys.readouterr().err
+    assert cli.main(["code", "strip", "--code", " ", "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_layer_defaults_follow_the_registry_rule(tiny_model):
+    from hubcore.experiments.registry import default_layer
+
+    model = tiny_model("llama")
+    assert lens_strip(model, "xs = [1, 2]\n").layer == default_layer(model)
+    rep = range_steer(model, [Program("r", RANGE_PROGRAM)], strengths=(1,), max_new_tokens=2, n_boot=0)
+    assert set(rep.generations["layer"]) == {default_layer(model)}
+
+
+@pytest.mark.parametrize("name", ["lists", "roles", "range", "strip"])
+def test_code_experiments_match_through_the_remote_dry_run(tiny_model, name):
+    """`remote="local"` (serialised as for NDIF, this project's modules hidden) gives the same
+    tables as the plain local run: lens values and greedy generations identical."""
+    import pandas as pd
+
+    local = tiny_model("llama")
+    dry = local.variant("local")
+    calls = {
+        "lists": (list_literals, dict(programs=TINY_PROGRAMS, n_boot=20, extra_words=["etc"])),
+        "roles": (semantic_roles, dict(programs=TINY_PROGRAMS, n_boot=20)),
+        "range": (range_steer, dict(programs=[Program("r", RANGE_PROGRAM)], layer=1, strengths=(0, 2),
+                                    max_new_tokens=3, n_boot=20)),
+        "strip": (lens_strip, dict(code="xs = [1, 2]\nfor i in range(n):\n", layer=2, top_k=2)),
+    }
+    fn, kwargs = calls[name]
+    a, b = fn(local, **kwargs), fn(dry, **kwargs)
+    assert a.tables.keys() == b.tables.keys()
+    for table in a.tables:
+        pd.testing.assert_frame_equal(a.tables[table], b.tables[table], check_exact=False, rtol=1e-6, atol=1e-6)
+    assert b.meta["remote"]["target"] == "local"

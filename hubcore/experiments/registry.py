@@ -23,12 +23,12 @@ import inspect
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ..errors import InputError
-from .result import Result, Table, jsonable
+from .result import Result, Table, jsonable, summary
 
 if TYPE_CHECKING:
     from ..models import Handle, ModelSpec
@@ -190,7 +190,7 @@ def finish(exp: Experiment, res: Result, model: Any, params: dict[str, Any], ela
     res.meta = {
         "experiment": exp.name,
         "summary": exp.summary,
-        "params": jsonable(params),
+        "params": jsonable(summary(params)),
         "model": spec_meta(spec, model),
         "seed": params.get("seed"),
         "elapsed_seconds": round(elapsed, 3),
@@ -334,10 +334,16 @@ def query_string(exp: Experiment, values: dict[str, Any]) -> dict[str, str]:
         if p.switch:
             out[name] = "1" if value else "0"
         elif isinstance(value, (list, tuple)):
-            out[name] = ",".join(_plain(v) for v in value)
+            out[name] = query_separator(p).join(_plain(v) for v in value)
         else:
             out[name] = _plain(value)
     return out
+
+
+def query_separator(p: Param) -> str:
+    """How a list value is joined in a URL: repeated options (`--prompt`) hold free text with
+    commas, so their items are joined by line breaks; other lists by commas."""
+    return "\n" if p.many == "repeat" else ","
 
 
 def values_from_query(exp: Experiment, query: dict[str, str]) -> dict[str, Any]:
@@ -351,7 +357,7 @@ def values_from_query(exp: Experiment, query: dict[str, str]) -> dict[str, Any]:
             if p.switch:
                 out[p.name] = raw.lower() in ("1", "true", "yes", "on")
             elif p.many:
-                out[p.name] = [p.type(x) for x in raw.split(",") if x.strip()]
+                out[p.name] = [p.type(x) for x in raw.split(query_separator(p)) if x.strip()]
             else:
                 out[p.name] = p.type(raw)
             if p.choices and not p.many and out[p.name] not in p.choices:
@@ -365,3 +371,14 @@ def values_from_query(exp: Experiment, query: dict[str, str]) -> dict[str, Any]:
 
 def with_values(exp: Experiment, **changes: Any) -> Experiment:
     return replace(exp, **changes)
+
+
+def read_input(path: str) -> bytes:
+    """The bytes of a file an option names (`--source FILE.py`, `--prompts-file`), for `prepare`:
+    read before any model loads, a missing file is one sentence."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"Could not read '{path}': {exc.strerror or exc}.") from exc

