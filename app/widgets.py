@@ -100,6 +100,14 @@ def current_spec(kind: str = "text") -> ModelSpec:
     return st.session_state.get(f"{SPEC_KEY}_{kind}") or ModelSpec(kind=kind)
 
 
+def spec_for(source: str, kind: str = "text") -> ModelSpec:
+    """Another model with the sidebar's dtype, device, download and run-on settings (overlays)."""
+    base = current_spec(kind)
+    return ModelSpec(source=source, kind=kind, dtype=base.dtype, device=base.device,
+                     trust_remote_code=base.trust_remote_code, allow_download=base.allow_download,
+                     remote=base.remote)
+
+
 def session_key() -> str | None:
     """This session's NDIF key from the sidebar (held in session state only)."""
     return st.session_state.get(KEY_KEY) or None

@@ -28,7 +28,7 @@ from .errors import InputError
 from .progress import Progress, scaled
 
 if TYPE_CHECKING:
-    from .models import HubModel
+    from .models.handle import Handle as HubModel
 
 MAX_ANCHORS = 200
 MAX_TEXTS = 200

@@ -11,10 +11,9 @@ import streamlit as st
 from app.blocks import initial_values, layer_slider, on_page, output_block, param_number, sync_url
 from app.charts import layer_lines, stacked_layers, trajectory_plane
 from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
-from hubcore.experiments.arithmetic import (DEFAULT_PREFIXES, OUTCOMES, arithmetic_similarity,
+from hubcore.experiments.arithmetic import (DEFAULT_PREFIXES, METRICS, OUTCOMES, arithmetic_similarity,
                                            arithmetic_trajectories, numeral_vs_word, plus_one_intervention)
 from hubcore.experiments.registry import Experiment, of
-from hubcore.similarity import METRICS
 
 # the page opens on quick samples and on a setting where a small model solves items (few-shot,
 # one-digit b); the CLI's defaults are the paper's

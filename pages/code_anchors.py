@@ -8,10 +8,9 @@ from app.blocks import initial_values, layer_slider, on_page, output_block, para
 from app.charts import layer_lines, token_strip
 from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
 from hubcore.errors import HubError
-from hubcore.experiments.code import (HUMANEVAL, RESIDUAL_STRENGTHS, lens_strip, list_literals, range_steer,
+from hubcore.experiments.code import (HUMANEVAL, RESIDUAL_STRENGTHS, lens_strip, list_literals, load_user_code, range_steer,
                                       semantic_roles)
 from hubcore.experiments.registry import Experiment, of
-from hubcore.text.python_source import load_user_code
 
 LISTS, ROLES, RANGE, STRIP = of(list_literals), of(semantic_roles), of(range_steer), of(lens_strip)
 # Where the page opens (the CLI keeps its own defaults): list commas IN CODE (most of HumanEval's

@@ -13,13 +13,12 @@ import streamlit as st
 
 from app.blocks import initial_values, on_page, output_block, sync_url
 from app.charts import layer_lines, stacked_layers
-from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
+from app.widgets import current_spec, require_model, run_experiment, run_requested, spec_for, user_errors
 from hubcore.data.parallel import PairSet, available_pair_sets, find_pair_set
 from hubcore.experiments.anchoring import anchoring
 from hubcore.experiments.multilingual import (TEMPLATES, UPLOAD, language_probabilities,
                                               translation_similarity)
 from hubcore.experiments.registry import Param, of
-from hubcore.models import ModelSpec
 
 HSK = "Chinese–English (HSK sentences)"
 # the page opens on quick samples of HSK (the CLI's defaults read whole files and sets)
@@ -104,7 +103,7 @@ def similarity_tab() -> None:
     values = {"pairs": source, "template_a": tmpl_a, "template_b": tmpl_b, "n_boot": n_boot,
               "seed": start["seed"], "max_pairs": n}
     sync_url(SIM, values)
-    specs = [current_spec()] + ([ModelSpec(source=overlay.strip())] if overlay.strip() else [])
+    specs = [current_spec()] + ([spec_for(overlay.strip())] if overlay.strip() else [])
     with user_errors():
         kwargs, notes = SIM.call_kwargs({**values, UPLOAD: data})
         runs = [(spec, run_experiment(translation_similarity, spec, **kwargs)) for spec in specs]

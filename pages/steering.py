@@ -9,7 +9,6 @@ from app.widgets import current_spec, require_model, run_experiment, run_request
 from hubcore.data.steering_prompts import PROMPT_SETS, prompt_set
 from hubcore.experiments import actadd as S
 from hubcore.experiments.registry import Experiment, default_layer, of
-from hubcore.scoring.sentiment import scorer_info
 
 SWEEP, SCORERS = of(S.steer), of(S.scorers)
 LANGS = {"es": "Spanish", "zh": "Chinese", "en": "English"}
@@ -96,7 +95,7 @@ common = {
     "norm_preserving": bool(norm_keep),
 }
 
-info = scorer_info(lang)
+info = S.scorer_info(lang)
 # keyed tabs keep the open one across reruns, and `?tab=Sweep` opens it from a link
 tab_side, tab_sweep, tab_scorers = st.tabs(["Side by side", "Sweep", "Scorers"], key="tab", bind="query-params")
 
@@ -192,5 +191,5 @@ with tab_scorers:
                              "of exactly 0 counts as wrong), with a 95% bootstrap CI; coverage: share "
                              "with a non-zero score.")
     for code in LANGS:
-        i = scorer_info(code)
+        i = S.scorer_info(code)
         st.markdown(f"- **{LANGS[code]}: {i.name}**: {i.description} _{i.source}_")

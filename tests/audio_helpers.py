@@ -61,7 +61,7 @@ def whisper_processors():
     """(feature extractor, tokenizer) of the embedded Whisper base, built from its package files."""
     from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
 
-    from hubcore.audio.whisper_convert import package_files
+    from hubcore.models.whisper_base import package_files
 
     tokenizer = WhisperTokenizerFast(tokenizer_file=str(package_files()[1] / "tokenizer.json"))
     return WhisperFeatureExtractor(feature_size=80), tokenizer

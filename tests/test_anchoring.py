@@ -8,7 +8,7 @@ import torch
 
 from hubcore.stats import bootstrap_ci
 from hubcore.data.cedict import cedict_glosses, clean_gloss, load_cedict, parse_cedict, parse_cedict_line
-from hubcore.text.alignment import SKIP_REASONS, find_items, token_span
+from hubcore.experiments.word_alignment import SKIP_REASONS, find_items, token_span
 from hubcore.text.segment import segment
 from hubcore.errors import InputError
 from hubcore.experiments.anchoring import CURVE_COLUMNS, anchoring

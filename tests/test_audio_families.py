@@ -10,7 +10,7 @@ from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
 
 from hubcore.audio import whisper as W
 from hubcore.audio.whisper import capture_stacks
-from hubcore.audio.whisper_convert import package_files
+from hubcore.models.whisper_base import package_files
 from hubcore.errors import HubError
 from hubcore.models import ModelSpec
 from hubcore.models.speech import load_speech_model

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from hubcore.audio import whisper as W
-from hubcore.audio.ct2 import read_ct2
+from hubcore.models.ct2 import read_ct2
 from hubcore.models import ModelSpec, get_model
 from hubcore.audio.sounds import asterisk_clips
-from hubcore.audio.whisper_convert import ct2_to_hf_state, package_files
+from hubcore.models.whisper_base import ct2_to_hf_state, package_files
 from tests.audio_helpers import wer
 
 # Held out: sentence-length prompts used nowhere else. Whisper *base* is a small model: on these

@@ -14,7 +14,7 @@ EXCEPTION = "[data-testid='stException']"
 
 @pytest.fixture(scope="module")
 def server():
-    from hubcore.audio.whisper_convert import whisper_base_dir
+    from hubcore.models.whisper_base import whisper_base_dir
 
     whisper_base_dir()  # convert before the server starts, so the page only loads
     ARTIFACTS.mkdir(exist_ok=True)

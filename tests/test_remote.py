@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch
 
 from hubcore import cli
 from hubcore.errors import HubError
-from hubcore.models import ModelSpec, parse_remote, wrap_model
+from hubcore.models import ModelSpec, parse_remote
 from hubcore.models.remote import RemoteError, scrub, translate, using_api_key
 from tests.tiny_models import build_tiny_model
 
@@ -135,7 +134,7 @@ def test_dry_run_fails_on_code_not_shipped_by_value(tiny_model):
     with pytest.raises(Exception) as info:
         with model.trace(input_ids=torch.tensor([[1, 5, 6]])):
             h = nn.layers[0].output
-            got = nnsight.save(cosine_matrix(h[0], h[0]))
+            nnsight.save(cosine_matrix(h[0], h[0]))
     assert "hubcore" in str(info.value)
 
 

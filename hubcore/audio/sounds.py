@@ -25,8 +25,8 @@ import numpy as np
 
 from ..data import parallel
 from ..errors import InputError
+from ..models.speech import SAMPLE_RATE  # Whisper's rate (re-exported for the audio helpers)
 
-SAMPLE_RATE = 16_000
 MAX_SECONDS = 30.0  # Whisper's input window
 MAX_BYTES = 50 * 1024 * 1024
 SILENCE_PEAK = 1e-3  # full scale = 1.0; below this everywhere the clip is treated as silent

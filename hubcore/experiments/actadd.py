@@ -31,14 +31,14 @@ from ..data.steering_prompts import PROMPT_SETS, prompt_set
 from ..errors import InputError
 from ..progress import Progress, report, scaled
 from ..scoring.fluency import continuation_perplexity, language_match, relevance
-from ..scoring.sentiment import SUPPORTED_LANGUAGES, ScorerAccuracy, accuracy_table
+from ..scoring.sentiment import SUPPORTED_LANGUAGES, ScorerAccuracy, accuracy_table, scorer_info
 from .registry import Param, default_layer, experiment, read_input
 from .result import Result, Table, result
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..models import HubModel
+    from ..models.handle import Handle as HubModel
 
 # The paper's steering pairs, in the three languages of its Table 1.
 PRESET_PAIRS: dict[str, tuple[str, str]] = {
@@ -352,7 +352,7 @@ def steer(
     """
     import pandas as pd
 
-    from ..scoring.sentiment import score, scorer_info
+    from ..scoring.sentiment import score
     from ..steering import actadd_vectors
     from ..tokens import check_text, encode
 

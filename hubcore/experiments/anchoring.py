@@ -4,7 +4,7 @@ At every position of non-English text whose next token is a dictionary word, the
 reads, layer by layer, log p(English translation's token) and log p(actual next token). The
 semantic-hub claim is that intermediate layers lean towards English (the "anchor" language)
 before the output returns to the input language. Which positions and tokens are used is decided
-in `hubcore.text.alignment` (and returned in `.items`, so the page can show them).
+in `hubcore.experiments.word_alignment` (and returned in `.items`, so the page can show them).
 
 The lens runs inside the trace at the prediction positions only (all layers, batched) and keeps
 only each position's two token ids: never a [layers x positions x vocab] tensor, and a remote run
@@ -23,7 +23,7 @@ from ..data.parallel import pair_source
 from ..errors import InputError
 from ..lens import lens_at
 from ..progress import Progress, report, scaled
-from ..text.alignment import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items
+from .word_alignment import ITEM_COLUMNS, AnchorItem, default_lexicon, find_items
 from ..text.segment import base_lang, is_chinese
 from ..tokens import encode, token_texts
 from .items_lens import CURVE_COLUMNS, difference_curve, item_layer_table, layer_curves
@@ -32,7 +32,7 @@ from .registry import Param, experiment
 from .result import Result, Table, result
 
 if TYPE_CHECKING:
-    from ..models import HubModel
+    from ..models.handle import Handle as HubModel
 
 DIFF_COLUMNS = ["layer", "mean_diff", "ci_low", "ci_high", "frac_english_higher", "n"]
 ITEM_LOGPROB_COLUMNS = ["item", "layer", "english_logprob", "next_logprob", "top1_token"]

@@ -33,7 +33,7 @@ from .registry import Param, default_layer, experiment, group
 from .result import Result, Table, result
 
 if TYPE_CHECKING:
-    from ..models import HubModel
+    from ..models.handle import Handle as HubModel
 
 group("arithmetic", "numerals vs number words (paper §3.2, §4)")
 

@@ -51,7 +51,7 @@ from .registry import Param, default_layer, experiment, group, read_input
 from .result import Result, Table, result
 
 if TYPE_CHECKING:
-    from ..models import HubModel
+    from ..models.handle import Handle as HubModel
 
 group("code", "English anchors in Python code (paper §3.3, Fig. 12b)")
 

@@ -20,7 +20,7 @@ from .registry import Param, experiment
 from .result import Result, Table, result
 
 if TYPE_CHECKING:
-    from ..models import HubModel
+    from ..models.handle import Handle as HubModel
 
 MAX_LENS_TOKENS = 512
 CSV_COLUMNS = ["layer", "position", "input_token", "rank", "token", "prob"]

@@ -29,7 +29,7 @@ from .registry import Param, experiment
 from .result import Result, Table, result
 
 if TYPE_CHECKING:
-    from ..models import HubModel
+    from ..models.handle import Handle as HubModel
 
 # The paper's templates keep the model from code-switching: "{sentence} This represents" and its
 # translation; "{}" marks where the input goes.

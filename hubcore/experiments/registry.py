@@ -31,7 +31,8 @@ from ..errors import InputError
 from .result import Result, Table, jsonable, summary
 
 if TYPE_CHECKING:
-    from ..models import Handle, ModelSpec
+    from ..models.handle import Handle
+    from ..models.spec import ModelSpec
 
 NO_DEFAULT = object()  # the parameter's default comes from the function signature
 

@@ -54,7 +54,7 @@ from .registry import Param, experiment, group, read_input
 from .result import Result, Table, result
 
 if TYPE_CHECKING:
-    from ..models import HubModel
+    from ..models.handle import Handle as HubModel
 
 group("semantics", "sentences vs logical forms (paper §3.4)")
 

@@ -107,7 +107,7 @@ class ModelSpec:
     def label(self) -> str:
         if self.origin == "default":
             if self.kind == "speech":
-                from ..audio.whisper_convert import WHISPER_BASE_LABEL
+                from .whisper_base import WHISPER_BASE_LABEL
 
                 return WHISPER_BASE_LABEL
             from .default import DEFAULT_MODEL_LABEL

@@ -34,6 +34,9 @@ TASK = "automatic-speech-recognition"
 EXAMPLE_ID = "openai/whisper-small"
 
 
+
+SAMPLE_RATE = 16_000  # Hz: what Whisper's feature extractor expects
+
 @dataclass(frozen=True)
 class SpeechArch:
     """One speech architecture: its class, the decoder roles and the extra aliases it needs."""
@@ -200,7 +203,6 @@ def lens_self_check(handle: SpeechHandle) -> float:
     import numpy as np
     import torch
 
-    from ..audio.sounds import SAMPLE_RATE
     from .intrace import lens_logits, residual
 
     vocab = handle.vocab
@@ -228,7 +230,7 @@ def lens_self_check(handle: SpeechHandle) -> float:
 
 def _resolve(spec: ModelSpec, progress: Optional[Progress]) -> tuple[str, dict[str, Any]]:
     if spec.origin == "default":
-        from ..audio.whisper_convert import whisper_base_dir
+        from .whisper_base import whisper_base_dir
 
         return str(whisper_base_dir(scaled(progress, 0.0, 0.7))), {"local_files_only": True}
     if spec.origin == "gguf":

@@ -235,11 +235,13 @@ def lens_self_check(handle: VisionHandle) -> float:
     import nnsight
     import torch
 
-    from ..vision.images import solid
-    from ..vision.inputs import build_prompt, encode
-    from .intrace import lens_logits, residual
+    from PIL import Image
 
-    inputs = encode(handle, [solid("red")], [build_prompt(handle, "What colour is this?")])
+    from .intrace import lens_logits, residual
+    from .vision_inputs import build_prompt, encode
+
+    red = Image.new("RGB", (224, 224), (255, 0, 0))  # any image works: the lens check compares paths
+    inputs = encode(handle, [red], [build_prompt(handle, "What colour is this?")])
     head_in, softcap, scale = handle.readout.trace_args()
     nn = handle.nn
     top = handle.num_layers
@@ -290,10 +292,10 @@ def _weights(src: str, extra: dict[str, Any], spec: ModelSpec, device: str, dtyp
 
 def load_processor(src: str, extra: dict[str, Any], spec: Any, config: Any) -> Any:
     """`AutoProcessor`, or for Qwen-VL families without torchvision (whose video processor
-    needs it) the image processor + tokenizer behind `vision.inputs.QwenVLProcessor`."""
+    needs it) the image processor + tokenizer behind `vision_inputs.QwenVLProcessor`."""
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
 
-    from ..vision.inputs import QwenVLProcessor
+    from .vision_inputs import QwenVLProcessor
 
     kw = dict(extra, trust_remote_code=spec.trust_remote_code)
     try:

@@ -8,7 +8,7 @@ import unicodedata
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
-    from ..models import Handle as HubModel
+    from ..models.handle import Handle as HubModel
 
 
 def continuation_perplexity(model: "HubModel", inputs: Sequence[str], new_ids: Sequence[Sequence[int]]) -> list[float]:

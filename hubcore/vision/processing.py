@@ -4,7 +4,7 @@ Every computation is one `handle.trace(...)` per batch, so it runs locally, as t
 or on NDIF alike; trace bodies call only `hubcore.models.intrace`.
 
 - Inputs (`build_prompt`, `encode`, `encode_texts`, `image_token_positions`, `patch_grid`,
-  `QwenVLProcessor`) live in `vision.inputs` and are re-exported here.
+  `QwenVLProcessor`) live in `models.vision_inputs` and are re-exported here.
 - `capture_states`: ONE trace per batch saving the chosen layers at the chosen columns (picked
   inside the trace), stopped after the last block needed (the LM head never runs).
 - `lens_columns` / `lens_images`: the logit lens of chosen columns at every chosen layer,
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..errors import InputError
 from ..models.intrace import decode, edit_layers, lens_reduce, residual
-from .inputs import (QwenVLProcessor, build_prompt, encode, encode_texts, image_token_positions,
+from ..models.vision_inputs import (QwenVLProcessor, build_prompt, encode, encode_texts, image_token_positions,
                      patch_grid)
 
 if TYPE_CHECKING:

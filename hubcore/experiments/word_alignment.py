@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 from ..data.cedict import cedict_glosses, clean_gloss, load_cedict
 from ..errors import InputError
 from ..tokens import Encoded, encode
-from .segment import base_lang, is_chinese, segment
+from ..text.segment import base_lang, is_chinese, segment
 
 SKIP_REASONS = (
     "not_in_dictionary",  # no entry for the word

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .experiments.registry import GROUPS, NO_DEFAULT, Experiment, Param, load_all
+from ..experiments.registry import GROUPS, NO_DEFAULT, Experiment, Param, load_all
 
 
 def _list_type(p: Param) -> Callable[[str], list[Any]]:
