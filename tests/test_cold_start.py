@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({str(ROOT / 'app' / 'main.py')!r}, default_timeout=120).run()
 import hubcore.models as m
 print(json.dumps({{"exception": [str(e.value) for e in at.exception], "title": at.title[0].value,
-                  "loaded": [s.source for s in m.loaded_specs()], "registry": len(m._registry),
+                  "loaded": [s.source for s in m.loaded_specs()], "registry": len(m.loaded_specs()),
                   "model_modules": sorted(k for k in sys.modules if k.startswith("transformers.models.")
                                           and "modeling" in k)}}))
 """

@@ -196,7 +196,7 @@ def test_logit_lens_on_tiny_model(tiny_model):
     n_tok = len(model.tokenizer(text)["input_ids"])
     assert len(rep.topk) == (model.num_layers + 1) * n_tok * 3
     assert set(rep.targets.target) == {"Madrid"}  # duplicates and blanks dropped
-    cells = rep.cells()
+    cells = rep.cells
     assert len(cells) == (model.num_layers + 1) * n_tok
     assert (cells["rank"] == 1).all()
     assert cells.top_k.str.count(" · ").eq(2).all()
