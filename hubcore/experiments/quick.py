@@ -18,7 +18,7 @@ QUICK: dict[str, dict[str, Any]] = {
                    "n_boot": 50, "max_pairs": 12},
     "anchoring": {"texts": ZH_PAIRS, "lang": "zh", "n_boot": 50, "max_texts": 6},
     "languages": {"texts": ZH_PAIRS, "languages": ["en", "zh"], "n_boot": 50, "max_texts": 4},
-    "arithmetic similarity": {"n": 12, "n_boot": 50},
+    "arithmetic similarity": {"n": 40, "n_boot": 50},
     "arithmetic lens": {"n": 12, "n_boot": 50},
     "arithmetic trajectories": {"prompts": ["8=5+", "eight equals five plus"]},
     "arithmetic intervene": {"n": 4, "strengths": [0.0, 2.0], "few_shot": True, "max_b": 9},

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from ..models.spec import ModelSpec
 
 NO_DEFAULT = object()  # the parameter's default comes from the function signature
+# arguments that say how a run is watched, not what it computes: never in a run's metadata
+RUNTIME_ARGS = ("model", "progress", "stream")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ class Experiment:
     report: Optional[Callable[[Result], list[str]]] = None
     needs_model: bool = True
     extra_outputs: tuple[str, ...] = ()  # params naming extra files for tables (vision lens --grid)
+    # `--model` may be repeated: the CLI runs the function once per model and hands the Results
+    # to `write(results, out)` (the checkup's one HTML report); `out_suffix`: --out must end so
+    many_models: bool = False
+    write: Optional[Callable[[Sequence[Result], Any], list[tuple[Any, Optional[int]]]]] = None
+    out_suffix: str = ""
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -123,7 +130,10 @@ class Experiment:
         return out
 
     def call_kwargs(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """CLI-level values -> the function's keyword arguments (+ notes, e.g. a sampled file)."""
+        """CLI-level values -> the function's keyword arguments (+ notes, e.g. a sampled file).
+
+        Parameters missing from `values` take their defaults, as on the command line."""
+        values = {**self.defaults(), **{k: v for k, v in values.items()}}
         for p in self.params:
             if values.get(p.name) is not None:
                 p.check(values[p.name])
@@ -145,7 +155,9 @@ def experiment(name: str, summary: str, page: str, tables: Sequence[Table], para
                description: str = "", kind: str = "text",
                prepare: Optional[Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]] = None,
                report: Optional[Callable[[Result], list[str]]] = None, needs_model: bool = True,
-               extra_outputs: Sequence[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+               extra_outputs: Sequence[str] = (), many_models: bool = False,
+               write: Optional[Callable[[Sequence[Result], Any], list[tuple[Any, Optional[int]]]]] = None,
+               out_suffix: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an experiment function; its calls return a `Result` with metadata filled in."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -163,7 +175,7 @@ def experiment(name: str, summary: str, page: str, tables: Sequence[Table], para
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
             model = args[0] if args and needs_model else None
-            params = {k: v for k, v in bound.arguments.items() if k not in ("model", "progress")}
+            params = {k: v for k, v in bound.arguments.items() if k not in RUNTIME_ARGS}
             traffic = {"requests": TRAFFIC.requests - before[0], "bytes_sent": TRAFFIC.sent - before[1],
                        "bytes_received": TRAFFIC.received - before[2]}
             return finish(REGISTRY[name], out, model, params, time.perf_counter() - start, traffic)
@@ -171,7 +183,8 @@ def experiment(name: str, summary: str, page: str, tables: Sequence[Table], para
         exp = Experiment(name=name, func=run, summary=summary, page=page, tables=tuple(tables),
                          params=tuple(params), description=description or summary, kind=kind,
                          prepare=prepare, report=report, needs_model=needs_model,
-                         extra_outputs=tuple(extra_outputs))
+                         extra_outputs=tuple(extra_outputs), many_models=many_models, write=write,
+                         out_suffix=out_suffix)
         if name in REGISTRY:
             raise ValueError(f"experiment '{name}' registered twice")
         REGISTRY[name] = exp
