@@ -9,22 +9,31 @@ run for a colleague) and the exact command line that regenerates the result.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, Optional, Sequence, Union
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.charts import export_buttons
+from app.charts import export_buttons, presenter, style
+from hubcore.experiments.page_defaults import page_values
 from hubcore.experiments.registry import (Experiment, default_layer, find, query_string, reproduce_command,
                                           values_from_query, with_values)
 from hubcore.models import Handle, ModelSpec
+from hubcore.verdicts import NONE, SHOWS
+
+ADVANCED = "hub-advanced"  # container keys starting so are hidden in presenter mode
+VERDICT_ICONS = {SHOWS: ":material/check_circle:", NONE: ":material/do_not_disturb_on:"}
 
 
-def on_page(exp: Experiment, **defaults: Any) -> Experiment:
+def on_page(exp: Experiment, tag: str = "", **defaults: Any) -> Experiment:
     """`exp` with this page's own defaults where they differ from the CLI's (a page opens on an
     informative setting, e.g. list commas in code): its widgets start there and its URL names a
-    value whenever it differs from them. Reproduce commands always use the CLI's defaults."""
+    value whenever it differs from them. Reproduce commands always use the CLI's defaults.
+
+    Without `defaults`, the page's defaults come from `hubcore.experiments.page_defaults` (the
+    demo bundle computes exactly those); `tag` picks one of several runs of `exp` on a page."""
+    defaults = defaults or page_values(exp.name, tag)
     return with_values(exp, params=tuple(replace(p, default=defaults[p.name]) if p.name in defaults else p
                                          for p in exp.params))
 
@@ -66,6 +75,15 @@ def param_number(container: Any, label: str, exp: Experiment, name: str, value: 
     return int(container.number_input(label, int(p.low), int(p.high), int(value), step=step, key=key))
 
 
+def lens_choice(container: Any, exp: Experiment, value: Any, key: str) -> str:
+    """The lens a lens-based experiment reads layers through (logit | tuned | patchscope), from its
+    declared parameter, so every page offers the same choices as the CLI's `--lens`."""
+    p = exp.param("lens")
+    choices = list(p.choices)
+    index = choices.index(value) if value in choices else 0
+    return str(container.selectbox("Lens", choices, index=index, key=key, help=p.help))
+
+
 def layer_slider(model: Handle, key: str, label: str = "Layer", default: Optional[int] = None,
                  low: int = 0, help: Optional[str] = None, container: Any = None) -> int:
     """The one layer slider: 0 = embeddings .. L = last block, default the middle block."""
@@ -88,16 +106,44 @@ def reproduce_block(exp: Experiment, values: dict[str, Any], spec: Optional[Mode
                    "parameters." + (f" {note}" if note else ""))
 
 
-def output_block(table: pd.DataFrame, chart: Optional[alt.TopLevelMixin], stem: str, exp: Experiment,
+def verdict_block(chart: Any) -> None:
+    """The verdict line(s) a chart helper computed from the CIs (`hubcore.verdicts`), if any."""
+    for v in getattr(chart, "verdicts", ()):
+        st.markdown(f"{VERDICT_ICONS.get(v.status, ':material/help:')} **Verdict.** {v.sentence}")
+
+
+Charts = Union[alt.TopLevelMixin, Sequence[alt.TopLevelMixin], None]
+
+
+def output_block(table: pd.DataFrame, chart: Charts, stem: str, exp: Experiment,
                  values: dict[str, Any], spec: Optional[ModelSpec], caption: str = "",
                  stretch: bool = True, note: str = "") -> None:
-    """Chart, caption, CSV/PNG export and the reproduce command: the block under every result."""
-    if chart is not None:
-        st.altair_chart(chart, width="stretch" if stretch else "content")
+    """Chart(s) with their verdicts, caption, CSV/PNG export and the reproduce command: the block
+    under every result. Several charts share one export (their PNG stacks them)."""
+    charts = list(chart) if isinstance(chart, (list, tuple)) else [] if chart is None else [chart]
+    shown = [style(c, stretch) for c in charts]
+    for c, styled in zip(charts, shown):
+        st.altair_chart(styled, width="stretch" if stretch else "content")
+        verdict_block(c)
     if caption:
         st.caption(caption)
-    export_buttons(table, chart, stem)
-    reproduce_block(exp, values, spec, note)
+    export = shown[0] if len(shown) == 1 else style(alt.vconcat(*charts), stretch) if charts else None
+    with st.container(key=f"{ADVANCED}-out-{stem}"):  # hidden in presenter mode
+        export_buttons(table, export, stem)
+        reproduce_block(exp, values, spec, note)
+
+
+def presenter_css() -> None:
+    """Presenter mode: larger text everywhere and the advanced controls hidden (still set)."""
+    if presenter():
+        st.markdown(
+            f"""<style>
+            html {{ font-size: 21px; }}
+            [class*="st-key-{ADVANCED}"] {{ display: none !important; }}
+            [data-testid="stMainBlockContainer"] {{ max-width: 100%; padding-left: 2rem; padding-right: 2rem; }}
+            </style>""",
+            unsafe_allow_html=True,
+        )
 
 
 def run_kwargs(exp: Experiment, values: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,15 @@ EXPERIMENT_PAGES: list[PageInfo] = [
         "anchoring of non-English text (Eq. 3), and the language of each layer's reading.",
     ),
     PageInfo(
+        "concept_language.py",
+        "Concept vs language",
+        ":material/swap_horiz:",
+        "concept_language",
+        "Patch one translation's latent into another: at which layer do the output language and the "
+        "concept switch (Dumas et al.), mean latents across languages, and English vs the target "
+        "word per layer (Wendler et al.).",
+    ),
+    PageInfo(
         "arithmetic.py",
         "Arithmetic",
         ":material/calculate:",
@@ -87,5 +96,13 @@ EXPERIMENT_PAGES: list[PageInfo] = [
         "vision",
         "Bring a vision-language model: colour images vs colour words, every image patch read "
         "through the lens, emoji vs their labels, and steering one half of a two-colour image.",
+    ),
+    PageInfo(
+        "compare.py",
+        "Compare models",
+        ":material/compare_arrows:",
+        "compare",
+        "The checkup on 2–4 models: every experiment's curve overlaid (optionally on a 0–1 depth "
+        "axis), the hub layer, one verdict per experiment, the HTML report and its command.",
     ),
 ]

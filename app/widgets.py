@@ -5,16 +5,19 @@ result cache and error display. Pages stay thin: widgets -> one experiment call 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator
 
 import streamlit as st
 
-from hubcore.errors import HubError
+from app import running
+from app.charts import PRESENTER_KEY
+from hubcore import demo_bundle
+from hubcore.errors import Cancelled, HubError
 from hubcore.models import (DEVICES, DTYPES, Handle, ModelSpec, get_model, is_loaded, loaded_specs,
                             parse_remote, parse_rename)
-from hubcore.models.remote import REMOTE_CHOICES, reporting_status, scrub, using_api_key
+from hubcore.models.remote import REMOTE_CHOICES, scrub, using_api_key
 
 SPEC_KEY = "model_spec"
 KEY_KEY = "ndif_api_key"
@@ -45,8 +48,9 @@ def model_picker() -> ModelSpec:
             help="A Hugging Face hub id (must be in the local HF cache unless downloads are "
                  "allowed), a local model directory, or a local .gguf file.",
         ).strip() or "default"
-    remote = run_on_picker(sb)
-    with sb.expander("Advanced"):
+    advanced = sb.container(key="hub-advanced-model")  # hidden (still in effect) in presenter mode
+    remote = run_on_picker(advanced)
+    with advanced.expander("Advanced"):
         dtype = st.selectbox("dtype", DTYPES, key="model_dtype")
         device = st.selectbox("device", DEVICES, key="model_device")
         allow = st.checkbox("Allow downloads from the hub", key="model_download",
@@ -68,6 +72,16 @@ def model_picker() -> ModelSpec:
                      allow_download=allow, remote=remote, rename=rename)
     st.session_state[SPEC_KEY] = spec
     return spec
+
+
+def presenter_toggle() -> bool:
+    """The sidebar's presenter-mode switch (`?presenter=1` opens a page in it): large fonts and
+    charts for a projector, advanced controls hidden."""
+    if PRESENTER_KEY not in st.session_state:
+        st.session_state[PRESENTER_KEY] = st.query_params.get("presenter") in ("1", "true", "on")
+    return bool(st.sidebar.toggle("Presenter mode", key=PRESENTER_KEY, help=(
+        "For a projector: larger text and charts; the run target, advanced model settings, "
+        "exports and reproduce commands are hidden (still in effect).")))
 
 
 def run_on_picker(sb: Any) -> str:
@@ -150,6 +164,11 @@ def require_model(kind: str = "text", spec: ModelSpec | None = None) -> Handle:
     spec = spec or current_spec(kind)
     if kind != "text":
         st.session_state[f"{SPEC_KEY}_{kind}"] = spec
+    standin = bundled_model(spec)
+    if standin is not None:  # the page opens from the demo bundle while the model loads
+        st.session_state[f"_active_{kind}"] = spec
+        model_card(standin)
+        return standin
     try:
         model = load_with_progress(spec)
     except HubError as exc:
@@ -167,6 +186,46 @@ def require_model(kind: str = "text", spec: ModelSpec | None = None) -> Handle:
     return model
 
 
+@dataclass(frozen=True)
+class BundledModel:
+    """Stands in for a model that is still loading when the demo bundle knows it: the layer count
+    and card the bundle recorded, enough for a page to open from bundled results. A computation
+    the bundle does not hold loads the real model (`run_experiment` -> `load_with_progress`)."""
+
+    spec: ModelSpec
+    num_layers: int
+    card: Any
+    loading: bool = True
+
+
+_preloads: set[ModelSpec] = set()
+_preloads_lock = threading.Lock()
+
+
+def bundled_model(spec: ModelSpec) -> BundledModel | None:
+    """A stand-in for `spec` while it loads in the background, when the demo bundle has its facts
+    (the embedded models on this machine); None once it is loaded or without a bundle."""
+    if is_loaded(spec) or spec.is_remote:
+        return None
+    facts = demo_bundle.model_facts(spec)
+    if facts is None:
+        return None
+    with _preloads_lock:
+        if spec not in _preloads:
+            _preloads.add(spec)
+            threading.Thread(target=preload, args=(spec,), name=f"hub-preload {spec.label}", daemon=True).start()
+    return BundledModel(spec, facts["num_layers"], facts["card"])
+
+
+def preload(spec: ModelSpec) -> None:
+    """Load a model in the background (a failure is reported when a page really needs it)."""
+    try:
+        get_model(spec)
+    except Exception:  # noqa: BLE001 - the page that needs the model shows the error then
+        with _preloads_lock:
+            _preloads.discard(spec)
+
+
 def model_card(model: Handle) -> None:
     """Compact model facts in the sidebar (any kind), with remote environment warnings."""
     with st.sidebar.expander("Model card", expanded=True):
@@ -176,19 +235,22 @@ def model_card(model: Handle) -> None:
                 f"{k} {v}" for k, v in model.card.environment))
         for warning in model.card.warnings:
             st.warning(warning, icon=":material/warning:")
+        if getattr(model, "loading", False):
+            st.caption(":material/hourglass_top: Loading in the background; the page opened from "
+                       "the demo bundle meanwhile.")
 
 
-_results: "OrderedDict[tuple, Any]" = OrderedDict()
-_results_lock = threading.Lock()
-MAX_RESULTS = 64
+_results = running._results  # the process-wide result cache (tests inspect it)
+MAX_RESULTS = running.MAX_RESULTS
 
 
 def run_experiment(fn: Callable[..., Any], spec: ModelSpec, **params: Any) -> Any:
     """`fn(model, progress=..., **params)`, computed once per (function, model spec, parameters).
 
     Results live in a bounded process-wide LRU shared by all sessions (they are deterministic),
-    so re-drawing a chart after a display-only widget costs nothing. A miss shows a progress bar
-    fed by the experiment's own progress callback. Callers must not mutate the result.
+    so re-drawing a chart after a display-only widget costs nothing; the demo bundle is looked up
+    next. A computation shows the running state of `app.running` (stage, time left, Stop).
+    Callers must not mutate the result.
     """
     return cached_run(fn, spec, lambda: load_with_progress(spec), **params)
 
@@ -197,30 +259,14 @@ def cached_run(fn: Callable[..., Any], spec: Hashable, load: Callable[[], Any], 
     """`fn(load(), progress=..., **params)` through the same result LRU, for any kind of model.
 
     `spec` is whatever identifies the model (a ModelSpec, an audio or vision spec) and `load`
-    returns the loaded model; it is called only on a cache miss.
+    returns the loaded model; it is called only when the result must be computed.
     """
-    key = (f"{fn.__module__}.{fn.__qualname__}", spec, tuple(sorted(params.items())))
-    with _results_lock:
-        if key in _results:
-            _results.move_to_end(key)
-            return _results[key]
-    bar = st.progress(0.0, text="Starting…")
-    try:
-        with using_api_key(session_key()), reporting_status(lambda m: bar.progress(0.0, text=m)):
-            result = fn(load(), progress=lambda f, m: bar.progress(f, text=m), **params)
-    finally:
-        bar.empty()
-    with _results_lock:
-        _results[key] = result
-        while len(_results) > MAX_RESULTS:
-            _results.popitem(last=False)
-    return result
+    return running.get_result(fn, spec, load, session_key(), **params)
 
 
 def clear_results() -> None:
     """Forget cached experiment results (tests, or after a model is reloaded)."""
-    with _results_lock:
-        _results.clear()
+    running.clear()
 
 
 @contextmanager
@@ -228,6 +274,9 @@ def user_errors() -> Iterator[None]:
     """Show a `HubError` as one red sentence and stop the page instead of a traceback."""
     try:
         yield
+    except Cancelled as exc:  # the user pressed Stop: not an error
+        st.info(str(exc), icon=":material/stop_circle:")
+        st.stop()
     except HubError as exc:
         st.error(scrub(str(exc)), icon=":material/error:")
         st.stop()

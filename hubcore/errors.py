@@ -20,3 +20,8 @@ class UnsupportedModelError(HubError):
 
 class InputError(HubError):
     """The user's text, file or parameters cannot be used as given."""
+
+
+class Cancelled(HubError):
+    """The user stopped a run (the dashboard's Stop button): raised from the progress callback at
+    the next report, so the run ends between steps and the caller keeps its previous result."""

@@ -7,10 +7,17 @@ the model's next-token distribution; `models.readout.lens_self_check` verifies t
 model at load time.
 
 `lens_at` runs the lens inside the trace (`models.intrace.lens_reduce`): each layer's states at
-the wanted positions are projected in position chunks and reduced to top-k, target log-probs
-and language mixes right there, so a [layers x positions x vocab] tensor never exists and a
-remote run ships only the reductions. `project` does the same on states captured earlier (local
+the wanted positions are projected in position chunks (locally: in vocabulary blocks over all
+positions, `lens_reduce_blocked`, each block reduced while in cache) and reduced to top-k,
+target log-probs and language mixes right there, so a [layers x positions x vocab] tensor never
+exists and a remote run ships only the reductions. `project` does the same on states captured earlier (local
 weights only).
+
+Three lenses read the same cells into the same `LensOutput` (`lens=`): "logit" (the default,
+above), "tuned" (each layer's state first goes through its trained affine translator,
+`tuned_lens`; the last layer reads as the logit lens) and "patchscope" (each state is written
+into an identity prompt and the model's next token there is the reading, `patchscope`; one
+forward per cell).
 """
 
 from __future__ import annotations
@@ -19,16 +26,42 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from .errors import InputError
-from .models.intrace import lens_reduce, residual
+from .models.intrace import lens_kl, lens_reduce, lens_reduce_blocked, residual, translate
 from .oom import run_halving
-from .progress import Progress, report
+from .patchscope import patchscope_cells
+from .progress import Progress, report, scaled
 from .tokens import Encoded, model_inputs, plan_batches
-from .trace import DEFAULT_TOKEN_BUDGET, PositionSpec, batch_index, check_layers, positions_for
+from .trace import (DEFAULT_TOKEN_BUDGET, PositionSpec, batch_index, capture_encoded, check_layers,
+                    positions_for)
+from .tuned_lens import translator_pairs
 
 if TYPE_CHECKING:
     from .models.handle import Handle
 
 CHUNK_ELEMENTS = 16 * 1024 * 1024  # positions x vocab floats projected at once (64 MB in fp32)
+# positions x vocab floats per head block of a local lens (`intrace.lens_reduce_blocked`): every
+# GEMM then has all positions as rows (64-row chunks ran the 671 MB head at half the GEMM rate),
+# the same 64 MB bound as CHUNK_ELEMENTS, and few blocks (cache-sized 4 MB blocks lost more to
+# per-op overhead than they saved on this 2-core machine; bench/lens.py). 0: row chunks.
+VOCAB_BLOCK = CHUNK_ELEMENTS
+# positions x vocab x layers one trace projects before it is split into layer groups: a long
+# text's lens (a 500-token text is ~2.4e9 on Gemma-3) then reports progress, and can be stopped,
+# between groups; each group's trace repeats the forward only up to its deepest layer
+SPLIT_ELEMENTS = 256 * 1024 * 1024
+LENSES = ("logit", "tuned", "patchscope")
+LENS_HELP = ("logit (the model's own output head), tuned (trained per-layer translators first: "
+             "`tune-lens`), or patchscope (the state written into an identity prompt; one forward "
+             "per cell)")
+
+
+def check_lens(lens: str, apply_norm: bool = True) -> str:
+    """`lens` if it is one of `LENSES` (and fits `apply_norm`); one sentence otherwise."""
+    if lens not in LENSES:
+        raise InputError(f"Unknown lens '{lens}': choose one of {', '.join(LENSES)}.")
+    if lens != "logit" and not apply_norm:
+        raise InputError("Raw readings (no final norm) exist for the logit lens only: the tuned lens "
+                         "and patchscope always read through the final norm.")
+    return lens
 
 
 @dataclass
@@ -61,6 +94,24 @@ def chunk_rows(model: "Handle") -> int:
     return max(1, CHUNK_ELEMENTS // max(model.vocab, 1))
 
 
+def vocab_block(model: "Handle", rows: int) -> int:
+    """Head rows per block for `lens_reduce_blocked` on `rows` states, or 0 for the row-chunked
+    `lens_reduce`: blocking is a local fast path (the remote path ships as it was) and needs a
+    plain linear head."""
+    import torch
+
+    if not VOCAB_BLOCK or model.remote != "off" or type(model.readout.head) is not torch.nn.Linear:
+        return 0
+    return max(128, min(model.vocab, VOCAB_BLOCK // max(rows, 1)))
+
+
+def layer_groups(layers: Sequence[int], positions: int, vocab: int) -> list[list[int]]:
+    """`layers` in consecutive groups of at most `SPLIT_ELEMENTS` projected logits each."""
+    size = max(1, SPLIT_ELEMENTS // max(positions * vocab, 1))
+    layers = list(layers)
+    return [layers[i:i + size] for i in range(0, len(layers), size)]
+
+
 def lens_at(
     model: "Handle",
     encoded: Sequence[Encoded],
@@ -73,6 +124,8 @@ def lens_at(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     progress: Optional[Progress] = None,
     own_targets: Optional[Sequence[Sequence[Sequence[int]]]] = None,
+    lens: str = "logit",
+    patchscope_layer: Optional[int] = None,
 ) -> LensOutput:
     """The lens of `layers` at `positions` of pre-tokenised texts, reduced inside the trace.
 
@@ -80,10 +133,13 @@ def lens_at(
     aggregates the lens distribution into M quantities per cell (e.g. p(language | h)).
     `own_targets[i][j]`: m token ids read only at text i's j-th wanted position (the items lens:
     e.g. an English translation and the actual next token), returned in `.own`.
+    `lens`: one of `LENSES`; `patchscope_layer`: where the patchscope writes each state (None:
+    the state's own layer).
     """
     import nnsight
     import torch
 
+    check_lens(lens, apply_norm)
     chosen = check_layers(model, layers)
     wanted = positions_for(positions, encoded)
     k = max(1, min(int(top_k), model.vocab))
@@ -101,6 +157,10 @@ def lens_at(
         widths = {len(t) for o in own_targets for t in o}
         if len(widths) > 1:
             raise InputError("Every position needs the same number of own target ids.")
+    if lens == "patchscope":
+        return patchscope_lens(model, encoded, wanted, chosen, k, tgt, mix, own_targets, patchscope_layer,
+                               token_budget, progress)
+    pairs = dict(zip(chosen, translator_pairs(model, chosen) if lens == "tuned" else [None] * len(chosen)))
 
     def run_batch(batch: Sequence[int]) -> None:
         inputs = model_inputs(model, [encoded[i].ids for i in batch])
@@ -108,15 +168,31 @@ def lens_at(
         own = None
         if own_targets is not None:
             own = torch.tensor([list(t) for i in batch for t in own_targets[i]], dtype=torch.long)
-        with model.trace(**inputs) as tracer:
-            reduced = []
-            for layer in chosen:  # module access must follow execution order
-                h = residual(nn, layer)
-                picked = h[rows.to(h.device), cols.to(h.device)]
-                reduced.append(lens_reduce(nn, picked, k, tgt, mix, apply_norm, head_in, softcap,
-                                           scale, chunk, own))
-            saved = nnsight.save(reduced)
-            tracer.stop()  # the forward need not go past the deepest layer read
+        block = vocab_block(model, len(rows))
+        saved: list[Any] = []
+        groups = layer_groups(chosen, len(rows), model.vocab)
+        for g, group in enumerate(groups):
+            with model.trace(**inputs) as tracer:
+                reduced = []
+                for layer in group:  # module access must follow execution order
+                    h = residual(nn, layer)
+                    picked = h[rows.to(h.device), cols.to(h.device)]
+                    pair = pairs[layer]
+                    if pair is not None:  # the tuned lens: this layer's translator first
+                        picked = translate(picked, pair[0], pair[1])
+                    if block:
+                        reduced.append(lens_reduce_blocked(nn, picked, k, tgt, mix, apply_norm, head_in,
+                                                           softcap, scale, block, own))
+                    else:
+                        reduced.append(lens_reduce(nn, picked, k, tgt, mix, apply_norm, head_in, softcap,
+                                                   scale, chunk, own))
+                part = nnsight.save(reduced)
+                tracer.stop()  # the forward need not go past the deepest layer read
+            saved.extend(part)
+            if len(groups) > 1:
+                report(progress, (done + len(batch) * (g + 1) / len(groups)) / len(encoded),
+                       f"Lens: layers {group[0]}–{group[-1]} of {chosen[-1]}"
+                       + (f", text {done + 1}/{len(encoded)}" if len(encoded) > 1 else ""))
         fields = [torch.stack([r[j] for r in saved]) if saved[0][j] is not None else None
                   for j in range(5)]  # each [n_layers, P_batch, ...]
         start = 0
@@ -134,6 +210,88 @@ def lens_at(
            for j in range(5)]
     return LensOutput(layers=chosen, top_ids=cat[0], top_logprobs=cat[1], target_logprobs=cat[2],
                       mixed=cat[3], sizes=[len(w) for w in wanted], own=cat[4])
+
+
+def patchscope_lens(model: "Handle", encoded: Sequence[Encoded], wanted: list[list[int]], chosen: list[int],
+                    k: int, tgt: Any, mix: Any, own_targets: Any, target_layer: Optional[int],
+                    token_budget: int, progress: Optional[Progress]) -> LensOutput:
+    """`lens_at` through the patchscope: capture the wanted states, then read every (layer,
+    position) cell by writing it into the identity prompt (`patchscope.patchscope_cells`)."""
+    import torch
+
+    cap = capture_encoded(model, encoded, positions=wanted, layers=chosen, token_budget=token_budget,
+                          progress=scaled(progress, 0.0, 0.15))
+    states = torch.cat(cap.states)  # [P, n_layers, d]
+    n_pos, n_layers, d = states.shape
+    cells = states.permute(1, 0, 2).reshape(n_layers * n_pos, d)  # layer-major, like LensOutput
+    own = None
+    if own_targets is not None:
+        own = torch.tensor([list(t) for o in own_targets for t in o], dtype=torch.long).repeat(n_layers, 1)
+    fields = patchscope_cells(model, cells, [layer for layer in chosen for _ in range(n_pos)], k, tgt, mix,
+                              own, target_layer, token_budget=token_budget,
+                              progress=scaled(progress, 0.15, 1.0))
+    shaped = [f.reshape(n_layers, n_pos, *f.shape[1:]) if f is not None else None for f in fields]
+    return LensOutput(layers=chosen, top_ids=shaped[0], top_logprobs=shaped[1], target_logprobs=shaped[2],
+                      mixed=shaped[3], sizes=[len(w) for w in wanted], own=shaped[4])
+
+
+def kl_to_final(
+    model: "Handle",
+    encoded: Sequence[Encoded],
+    lens: str = "logit",
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    progress: Optional[Progress] = None,
+) -> Any:
+    """Mean KL(final || lens) in nats per text and layer, `[n_texts, L + 1]` float64.
+
+    Every position but the first (BOS, whose reading says nothing about a lens) counts; the
+    final distribution is the lens of layer L, i.e. the model's own. Computed inside the trace
+    (`models.intrace.lens_kl`), exact over the whole vocabulary, in position chunks.
+    """
+    import nnsight
+    import numpy as np
+    import torch
+
+    check_lens(lens)
+    if lens == "patchscope":
+        raise InputError("The patchscope reads what a state stands for, not the next token: its KL "
+                         "to the model's next-token distribution measures nothing; compare logit "
+                         "and tuned.")
+    if any(len(e) < 2 for e in encoded):
+        raise InputError("Every text needs at least one token after the first.")
+    top = model.num_layers
+    chosen = list(range(top + 1))
+    pairs = translator_pairs(model, chosen) if lens == "tuned" else [None] * len(chosen)
+    wanted = [list(range(1, len(e))) for e in encoded]
+    head_in, softcap, scale = model.readout.trace_args()
+    chunk = max(1, chunk_rows(model) // 2)
+    out = np.zeros((len(encoded), len(chosen)))
+    nn = model.nn
+    done = 0
+
+    def run_batch(batch: Sequence[int]) -> None:
+        inputs = model_inputs(model, [encoded[i].ids for i in batch])
+        rows, cols = batch_index(encoded, batch, wanted, inputs["input_ids"].shape[1])
+        with model.trace(**inputs) as tracer:
+            states = []
+            for layer in chosen:  # module access must follow execution order
+                h = residual(nn, layer)
+                states.append(h[rows.to(h.device), cols.to(h.device)])
+            kls = nnsight.save(lens_kl(nn, states, states[-1], pairs, head_in, softcap, scale, chunk))
+            tracer.stop()
+        per_pos = torch.stack(kls, dim=1).to(torch.float64)  # [P_batch, L + 1]
+        start = 0
+        for i in batch:
+            n = len(wanted[i])
+            out[i] = per_pos[start:start + n].mean(0).numpy()
+            start += n
+
+    with model.lock, torch.inference_mode():
+        for batch in plan_batches([len(e) for e in encoded], token_budget):
+            run_halving(run_batch, batch, what="lens-quality batch")
+            done += len(batch)
+            report(progress, done / len(encoded), f"KL to the final layer ({lens} lens): {done}/{len(encoded)} texts")
+    return out
 
 
 def project(

@@ -8,18 +8,18 @@ comes with the command that reproduces it.
 import altair as alt
 import streamlit as st
 
-from app.blocks import initial_values, layer_slider, on_page, output_block, param_number, sync_url
+from app.blocks import initial_values, layer_slider, lens_choice, on_page, output_block, param_number, sync_url
 from app.charts import layer_lines, stacked_layers, trajectory_plane
 from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
-from hubcore.experiments.arithmetic import (DEFAULT_PREFIXES, METRICS, OUTCOMES, arithmetic_similarity,
-                                           arithmetic_trajectories, numeral_vs_word, plus_one_intervention)
+from hubcore.experiments.arithmetic import (METRICS, OUTCOMES, arithmetic_similarity, arithmetic_trajectories,
+                                           numeral_vs_word, plus_one_intervention)
 from hubcore.experiments.registry import Experiment, of
 
 # the page opens on quick samples and on a setting where a small model solves items (few-shot,
 # one-digit b); the CLI's defaults are the paper's
-SIM = on_page(of(arithmetic_similarity), n_boot=500)
-LENS = on_page(of(numeral_vs_word), n=100)
-PATHS = on_page(of(arithmetic_trajectories), prompts=list(DEFAULT_PREFIXES))
+SIM = on_page(of(arithmetic_similarity))  # page defaults: hubcore.experiments.page_defaults
+LENS = on_page(of(numeral_vs_word))
+PATHS = on_page(of(arithmetic_trajectories))
 INT = on_page(of(plus_one_intervention), n=30, few_shot=True, max_b=9)
 LENS_KEYS, PATHS_KEYS, INT_KEYS = "lens.", "paths.", "intervene."  # URL key prefixes of tabs 2-4
 TABS = ("Similarity", "Numeral vs word", "PCA trajectories", "+1 intervention")
@@ -60,14 +60,16 @@ def similarity_tab() -> None:
     df = res.curves[res.curves.metric == metric]
     chart = layer_lines(df[df.bucket != "exact_minus_rest"], y="mean", series="bucket",
                         band=("ci_low", "ci_high"), y_title=f"mean cosine ({metric})",
-                        title=f"'b+c' vs 'b plus c' ({res.n} expressions)")
+                        title=f"'b+c' vs 'b plus c' ({res.n} expressions)",
+                        compare=[("exact", "different_value"), ("same_value", "different_value")])
     output_block(res.csv_frame(), chart, "arithmetic_similarity", SIM, values, current_spec(), caption=(
         "exact = the same expression in numerals and words; same_value = different expressions "
         "with the same result (5+3 vs six plus two); different_value = the rest. If the model "
         "computed values, same_value would sit above different_value."))
     diff = df[df.bucket == "exact_minus_rest"]
     diff_chart = layer_lines(diff, y="mean", series="bucket", band=("ci_low", "ci_high"),
-                             y_title="exact − rest", title="Exact translations minus all other pairs")
+                             y_title="exact − rest", title="Exact translations minus all other pairs",
+                             zero=("exact translations", "all other pairs"))
     output_block(res.csv_frame()[res.curves.bucket == "exact_minus_rest"], diff_chart,
                  "arithmetic_exact_minus_rest", SIM, values, current_spec(),
                  caption="Band: 95% bootstrap CI over expressions (both sides resampled together).")
@@ -76,19 +78,21 @@ def similarity_tab() -> None:
 def lens_tab() -> None:
     start = initial_values(LENS, prefix=LENS_KEYS)
     with st.form("ar_lens"):
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3, c4 = st.columns(4)
         n = param_number(c1, "Prefixes 'a=b+'", LENS, "n", start["n"], "ar_lens_n", 10)
         lang = language(c2, LENS, start["lang"], "ar_lens_lang")
-        raw = c3.toggle("Raw (no final norm)", bool(start["raw"]), key="ar_lens_raw")
+        lens = lens_choice(c3, LENS, start["lens"], "ar_lens_lens")
+        raw = c4.toggle("Raw (no final norm)", bool(start["raw"]), key="ar_lens_raw")
         st.form_submit_button("Run", icon=":material/play_arrow:")
-    values = {"n": n, "lang": lang, "raw": raw, "n_boot": start["n_boot"], "seed": start["seed"]}
+    values = {"n": n, "lang": lang, "raw": raw, "lens": lens, "n_boot": start["n_boot"], "seed": start["seed"]}
     sync_url(LENS, values, prefix=LENS_KEYS)
     with user_errors():
         kwargs, _ = LENS.call_kwargs(values)
         res = run_experiment(numeral_vs_word, current_spec(), **kwargs)
     chart = layer_lines(res.curves, y="mean_logprob", series="target", band=("ci_low", "ci_high"),
-                        y_title="mean log p (logit lens)", y_floor=-30.0,
-                        title=f"Answer c as a numeral vs as a word ({res.n} prefixes)")
+                        y_title=f"mean log p ({lens} lens)", y_floor=-30.0,
+                        title=f"Answer c as a numeral vs as a word ({res.n} prefixes)",
+                        compare=("numeral", "word"))
     output_block(res.csv_frame(), chart, "arithmetic_lens", LENS, values, current_spec(),
                  caption="Each item counts its better surface form (with/without a leading space); "
                          "values below −30 are drawn at −30. Surface forms that won:")

@@ -23,10 +23,11 @@ FORCED = ["detect"] + LANGS + ["de", "it", "pt", "zh", "ja"]  # the language-tok
 SOUNDS = ["Asterisk recording", "Freedesktop sound", "Upload", "Microphone"]
 TRANSCRIBE, SIM = of(A.transcribe), of(A.audio_similarity)
 # the page opens on quick samples (the CLI's defaults are the larger runs of docs/audio.md)
-LABEL = on_page(SIM, kind="label", lang_a="en", n=6, n_boot=500)
-CROSS = on_page(SIM, n=6, n_boot=500)
-LENS = on_page(of(A.lens_translation), n=12, n_boot=500)
-STEER = on_page(of(A.steer_word), n=6, n_boot=500)
+# (hubcore.experiments.page_defaults, where the demo bundle reads them too)
+LABEL = on_page(SIM, tag="label")
+CROSS = on_page(SIM, tag="crosslingual")
+LENS = on_page(of(A.lens_translation))
+STEER = on_page(of(A.steer_word))
 
 st.title("Audio")
 st.caption(
@@ -140,7 +141,8 @@ with tab_a:
         df = res.curves[res.curves.metric == metric_a].assign(series="hearing vs reading")
         chart = layer_lines(df, y="adjusted", series="series", band=("ci_low", "ci_high"),
                             y_title="matched − non-matching cosine", x_title="decoder layer (0 = embeddings)",
-                            title="Decoder state after hearing a clip vs reading its transcript")
+                            title="Decoder state after hearing a clip vs reading its transcript",
+                            zero=("a clip's own transcript", "the other transcripts"))
         st.dataframe(df.drop(columns="series").round(3), hide_index=True, width="stretch")
         output_block(res.csv_frame(), chart, "audio_vs_label", SIM, values, spec,
                      caption="Above zero = a clip's state is closer to its own transcript's than to "
@@ -178,7 +180,8 @@ with tab_b:
         df = res.curves[res.curves.metric == metric_b]
         chart = layer_lines(df, y="adjusted", series="stack", band=("ci_low", "ci_high"),
                             y_title="matched − non-matching cosine",
-                            title=f"{language_name(la)} vs {language_name(lb)} speech, same prompt")
+                            title=f"{language_name(la)} vs {language_name(lb)} speech, same prompt",
+                            zero=("the same prompt", "other prompts"))
         st.dataframe(df.round(3), hide_index=True, width="stretch")
         output_block(res.csv_frame(), chart, "audio_crosslingual", SIM, values, spec,
                      caption="One line per stack (encoder, decoder); band: 95% bootstrap CI over "
@@ -212,7 +215,8 @@ with tab_c:
             res = run_experiment(A.lens_translation, spec, **run_kwargs(LENS, values))
         chart = layer_lines(res.curves, y="mean_prob", series="target", band=("ci_low", "ci_high"),
                             y_title="lens probability", x_title="decoder layer (0 = embeddings)",
-                            title="English translation vs source word, per decoder layer")
+                            title="English translation vs source word, per decoder layer",
+                            compare=("english", "source"))
         output_block(res.csv_frame(), chart, "audio_lens", LENS, values, spec,
                      caption="Mean lens probability over the word positions (band: 95% bootstrap CI "
                              "over clips). " + " ".join(res.notes))
@@ -249,7 +253,8 @@ with tab_d:
             res = run_experiment(A.steer_word, spec, **run_kwargs(STEER, values))
         chart = layer_lines(res.rates, y="rate", series="outcome", band=("ci_low", "ci_high"),
                             x="strength", x_title="strength (raw units)",
-                            y_title="share of clips", title=f"'{old}' → '{new}' at decoder layer {layer}")
+                            y_title="share of clips", title=f"'{old}' → '{new}' at decoder layer {layer}",
+                            baseline=("the share", "its unsteered value"))
         output_block(res.csv_frame("rates"), chart, "audio_steer", STEER, values, spec,
                      caption="new = the transcript contains the new word; old = it still contains the "
                              "old one; swap = it is the reference transcript with old replaced by new "

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.registry import EXPERIMENT_PAGES
+from app.registry import EXPERIMENT_PAGES, ROOT
 
 st.title("Semantic Hub Explorer")
 st.markdown(
@@ -22,6 +22,10 @@ for page in EXPERIMENT_PAGES:
     with st.container(border=True):
         st.page_link(str(page.path), label=page.title, icon=page.icon)
         st.caption(page.blurb)
+if (CHECKUP := ROOT / "docs" / "checkup" / "default.html").exists():  # the shipped report (issue 15)
+    st.download_button("The default model's checkup report (HTML, opens offline)", CHECKUP.read_bytes(),
+                       file_name="checkup_default.html", mime="text/html", icon=":material/fact_check:",
+                       on_click="ignore")
 st.caption(
     "The small default model shows some of the paper's effects and not others; each page says "
     "what it measured. Null results are results."

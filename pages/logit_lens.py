@@ -1,14 +1,52 @@
-"""Logit Lens page: a layer x position heatmap of top-1 readings and target-token curves."""
+"""Logit Lens page: a layer x position heatmap of top-1 readings and target-token curves.
+
+The targets follow the text: picking an example fills both; editing the text switches the example
+box to "Custom" and drops the example's targets (a text gets its own, suggested from its run).
+A long text is shown through a window of positions (default the last `WINDOW`), so the heatmap
+always fits the page.
+"""
 
 import streamlit as st
 
-from app.blocks import initial_values, output_block, sync_url
+from app.blocks import initial_values, on_page, output_block, sync_url
 from app.charts import layer_lines, lens_heatmap
-from app.widgets import current_spec, example_picker, require_model, run_experiment, user_errors
-from hubcore.experiments.logit_lens import EXAMPLES, logit_lens
+from app.lens_quality_view import lens_quality_section
+from app.widgets import current_spec, require_model, run_experiment, user_errors
+from hubcore.experiments.logit_lens import EXAMPLES, logit_lens, suggest_targets
 from hubcore.experiments.registry import of
 
-EXP = of(logit_lens)
+EXP = on_page(of(logit_lens))
+CUSTOM = "Custom"
+EX_KEY, TEXT_KEY, TARGETS_KEY = "lens_example", "lens_text", "lens_targets"
+WINDOW = 48  # positions the heatmap shows at first (a range slider moves the window)
+INLINE_TOKENS = 24  # longer token lists fold into an expander
+
+
+def parse_targets(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def pick_example(examples: dict) -> None:
+    """Example box callback: the example's text and its targets."""
+    name = st.session_state[EX_KEY]
+    if name in examples:
+        text, targets = examples[name]
+        st.session_state[TEXT_KEY] = text
+        st.session_state[TARGETS_KEY] = ", ".join(targets)
+
+
+def text_submitted(examples: dict) -> None:
+    """Run callback: an edited text is "Custom", and the example's targets do not follow it."""
+    name = st.session_state[EX_KEY]
+    if name in examples and st.session_state[TEXT_KEY] != examples[name][0]:
+        st.session_state[EX_KEY] = CUSTOM
+        if parse_targets(st.session_state[TARGETS_KEY]) == list(examples[name][1]):
+            st.session_state[TARGETS_KEY] = ""
+
+
+def track(words: list[str]) -> None:
+    st.session_state[TARGETS_KEY] = ", ".join(words)
+
 
 st.title("Logit Lens")
 st.caption(
@@ -20,58 +58,93 @@ model = require_model()
 start = initial_values(EXP)
 
 examples = dict(EXAMPLES)
-if start.get("text") and start["text"] not in [t for t, _ in examples.values()]:
+if start["text"] not in [t for t, _ in examples.values()]:
     examples = {"From the link": (start["text"], tuple(start.get("targets") or ())), **examples}
-text_default, targets_default = example_picker(examples, key="lens_example")
+if TEXT_KEY not in st.session_state:  # first visit: the link's run, else the first example
+    first = next(name for name, (t, _) in examples.items() if t == start["text"])
+    st.session_state[EX_KEY] = first
+    st.session_state[TEXT_KEY] = start["text"]
+    st.session_state[TARGETS_KEY] = ", ".join(start.get("targets") or examples[first][1])
+st.selectbox("Example", [*examples, CUSTOM], key=EX_KEY, on_change=pick_example, args=(examples,),
+             help="Picking an example fills the text and its target words; editing the text makes it Custom.")
 with st.form("lens_form"):
-    text = st.text_area("Text", value=text_default, height=90, key=f"lens_text_{text_default}")
+    text = st.text_area("Text", height=90, key=TEXT_KEY)
     c1, c2, c3 = st.columns([3, 1, 1])
     targets_text = c1.text_input(
-        "Target words (comma-separated)", value=", ".join(targets_default),
-        key=f"lens_targets_{text_default}",
+        "Target words (comma-separated)", key=TARGETS_KEY,
         help="Tracked with and without a leading space; the more likely surface form is reported.",
     )
     top_k = c2.number_input("top-k", min_value=1, max_value=20, value=int(start["top_k"]))
     raw = c3.toggle("Raw (no final norm)", value=bool(start["raw"]),
                     help="How the paper's code reads hidden states; for Gemma the middle layers "
                          "become unreadable without the final norm.")
-    st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
+    lenses = list(EXP.param("lens").choices)  # issue 16: logit | tuned | patchscope
+    lens = st.selectbox("Lens", lenses, index=lenses.index(start["lens"]), key="lens_choice",
+                        help=EXP.param("lens").help)
+    st.form_submit_button("Run", type="primary", icon=":material/play_arrow:", on_click=text_submitted,
+                          args=(examples,))
 
-values = {"text": text, "top_k": int(top_k), "raw": bool(raw),
-          "targets": [t.strip() for t in targets_text.split(",") if t.strip()]}
+values = {"text": text, "top_k": int(top_k), "raw": bool(raw), "targets": parse_targets(targets_text),
+          "lens": lens}
 sync_url(EXP, values)
 with user_errors():
     kwargs, _ = EXP.call_kwargs(values)
     report = run_experiment(logit_lens, current_spec(), **kwargs)
 
 top = report.num_layers
-st.caption(f"{len(report.input_tokens)} tokens: " + " · ".join(repr(t) for t in report.input_tokens))
-lo, hi = st.slider("Layers shown", 0, top, (0, top), key="lens_layers")
+tokens = report.input_tokens
+n = len(tokens)
+listed = " · ".join(repr(t) for t in tokens)
+if n <= INLINE_TOKENS:
+    st.caption(f"{n} tokens: {listed}")
+else:
+    with st.expander(f"Input tokens ({n})", icon=":material/format_list_numbered:"):
+        st.caption(listed)
+c1, c2 = st.columns(2)
+lo, hi = c1.slider("Layers shown", 0, top, (0, top), key="lens_layers")
+p_lo, p_hi = 0, n - 1
+if n > WINDOW:
+    p_lo, p_hi = c2.slider("Positions shown", 0, n - 1, (n - WINDOW, n - 1), key=f"lens_positions_{hash(text)}",
+                           help=f"A window of the text's {n} positions (the heatmap fits the page).")
 cells = report.cells
-cells = cells[(cells["layer"] >= lo) & (cells["layer"] <= hi)]
-heat = lens_heatmap(cells, title="Top-1 logit-lens token per layer and position")
-output_block(report.csv_frame(), heat, "logit_lens", EXP, values, current_spec(), stretch=False,
+cells = cells[(cells["layer"] >= lo) & (cells["layer"] <= hi) & (cells["position"] >= p_lo) & (cells["position"] <= p_hi)]
+window = f" (positions {p_lo}–{p_hi} of {n})" if (p_lo, p_hi) != (0, n - 1) else ""
+heat = lens_heatmap(cells, title=f"Top-1 {lens}-lens token per layer and position" + window)
+output_block(report.csv_frame(), heat, "logit_lens", EXP, values, current_spec(),
              caption="Read it bottom-up: each column is an input position; each cell is the token "
                      "that layer would predict next, coloured by its probability. Hover a cell for "
-                     "the top-k.")
+                     "the top-k." + (" Narrow columns drop their labels: hover them, or narrow the "
+                                     "window." if p_hi - p_lo + 1 > 24 else ""))
 
 if values["targets"]:
     st.subheader("Target tokens across layers")
-    positions = list(range(len(report.input_tokens)))
+    positions = list(range(n))
     pos = st.select_slider(
         "Position", options=positions, value=positions[-1],
-        format_func=lambda p: f"{p}: {report.input_tokens[p]!r}", key="lens_pos",
+        format_func=lambda p: f"{p}: {tokens[p]!r}", key=f"lens_pos_{hash(text)}",
     )
     tg = report.targets
     tg = tg[(tg["position"] == pos) & (tg["layer"] >= lo) & (tg["layer"] <= hi)].copy()
     tg["series"] = tg["target"] + " (" + tg["variant"] + ": " + tg["token"].map(repr) + ")"
-    lines = layer_lines(tg, y="logprob", series="series", y_title="log p (logit lens)",
-                        title=f"log p of each target at position {pos}", y_floor=-30.0)
+    lines = layer_lines(tg, y="logprob", series="series", y_title=f"log p ({lens} lens)",
+                        title=f"log p of each target at position {pos} ({tokens[pos]!r})", y_floor=-30.0)
     best = tg[tg["best"]].groupby("target")["variant"].agg(lambda v: v.value_counts().index[0])
     output_block(report.csv_frame("targets"), lines, "logit_lens_targets", EXP, values, current_spec(),
                  caption="One line per surface form (with / without a leading space); values below "
-                         "−30 are drawn at −30 (the CSV has them all). The more likely form per "
-                         "target: " + ", ".join(f"{t} → {v}" for t, v in best.items()) + ".")
+                         "−30 are drawn at −30 (the CSV has them all). One text: no confidence "
+                         "intervals, so no verdict. The more likely form per target: "
+                         + ", ".join(f"{t} → {v}" for t, v in best.items()) + ".")
+else:
+    words = suggest_targets(report)
+    if words:
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.info("No target words for this text yet. Worth tracking: the model's answer "
+                f"**{words[0]!r}**" + (f" and what its middle layers read, **{words[1]!r}**" if len(words) > 1 else "")
+                + ".", icon=":material/lightbulb:")
+        c2.button("Track " + ", ".join(words), on_click=track, args=(words,), icon=":material/timeline:",
+                  key="lens_track")
 
 with st.expander("Top-k table"):
     st.dataframe(report.csv_frame(), hide_index=True, width="stretch")
+
+lens_quality_section(model, current_spec())

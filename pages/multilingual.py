@@ -11,21 +11,19 @@ from typing import Any, Optional
 import pandas as pd
 import streamlit as st
 
-from app.blocks import initial_values, on_page, output_block, sync_url
+from app.blocks import initial_values, lens_choice, on_page, output_block, sync_url
 from app.charts import layer_lines, stacked_layers
 from app.widgets import current_spec, require_model, run_experiment, run_requested, spec_for, user_errors
 from hubcore.data.parallel import PairSet, available_pair_sets, find_pair_set
 from hubcore.experiments.anchoring import anchoring
-from hubcore.experiments.multilingual import (TEMPLATES, UPLOAD, language_probabilities,
-                                              translation_similarity)
+from hubcore.experiments.multilingual import TEMPLATES, UPLOAD, language_probabilities, translation_similarity
 from hubcore.experiments.registry import Param, of
 
-HSK = "Chinese–English (HSK sentences)"
-# the page opens on quick samples of HSK (the CLI's defaults read whole files and sets)
-SIM = on_page(of(translation_similarity), pairs=HSK, max_pairs=100,
-              template_a=TEMPLATES["zh"], template_b=TEMPLATES["en"])
-ANC = on_page(of(anchoring), texts=HSK, lang="zh", max_texts=40)
-LANG = on_page(of(language_probabilities), texts=HSK, max_texts=12)
+# the page opens on quick samples of HSK (hubcore.experiments.page_defaults; the CLI's defaults
+# read whole files and sets)
+SIM = on_page(of(translation_similarity))
+ANC = on_page(of(anchoring))
+LANG = on_page(of(language_probabilities))
 ANC_KEYS, LANG_KEYS = "anchoring.", "languages."  # URL key prefixes of the second and third tab
 TABS = ("Similarity", "Anchoring", "Language probability")
 UPLOAD_PAIRS, UPLOAD_TEXTS = "Upload your own pairs…", "Upload your own texts…"
@@ -116,7 +114,8 @@ def similarity_tab() -> None:
             if overlay.strip() else "")
     sim_chart = layer_lines(curves, y="adjusted", series="series", band=("ci_low", "ci_high"),
                             y_title="matched − non-matching cosine",
-                            title=f"{lang_a}–{lang_b} translation similarity ({n_pairs} pairs)")
+                            title=f"{lang_a}–{lang_b} translation similarity ({n_pairs} pairs)",
+                            zero=("translations", "non-matching pairs"))
     output_block(table, sim_chart, "similarity", SIM, values, current_spec(), note=note, caption=(
         "Above zero = translations are more similar than non-matching pairs at that layer (band: "
         "95% bootstrap CI over pairs). 'raw' is the paper's cosine; 'centered' subtracts each "
@@ -148,11 +147,12 @@ def anchoring_tab() -> None:
     source, data, pset = picked
     lang = text_language("anc", pset, start["lang"])
     with st.form("anc_form"):
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         n_texts = number(c1, "Texts used", ANC.param("max_texts"), start["max_texts"], "anc_n", 5)
-        raw = c2.toggle("Raw (no final norm)", bool(start["raw"]), key="anc_raw")
+        lens = lens_choice(c2, ANC, start["lens"], "anc_lens")
+        raw = c3.toggle("Raw (no final norm)", bool(start["raw"]), key="anc_raw")
         go = st.form_submit_button("Run anchoring", icon=":material/play_arrow:")
-    values = {"texts": source, "lang": lang, "raw": raw, "n_boot": start["n_boot"],
+    values = {"texts": source, "lang": lang, "raw": raw, "lens": lens, "n_boot": start["n_boot"],
               "seed": start["seed"], "max_texts": n_texts}
     sync_url(ANC, values, prefix=ANC_KEYS)
     if not run_requested("anc_requested", go or link_tab == TABS[1]):
@@ -163,9 +163,10 @@ def anchoring_tab() -> None:
         res = run_experiment(anchoring, current_spec(), **kwargs)
     show_notes(notes + res.notes)
     anc_chart = layer_lines(res.curves, y="mean_logprob", series="target",
-                            band=("ci_low", "ci_high"), y_title="mean log p (logit lens)",
+                            band=("ci_low", "ci_high"), y_title=f"mean log p ({lens} lens)",
                             title=f"English translation vs actual next token ({lang})",
-                            y_floor=-30.0)
+                            y_floor=-30.0, paired=(res.difference, "the English translation",
+                                                   "the actual next token"))
     output_block(res.csv_frame(), anc_chart, "anchoring", ANC, values, current_spec(),
                  caption=f"{len(res.items)} positions in {res.n_texts} texts; band: 95% bootstrap "
                          f"CI over {res.bootstrap}. Values below −30 are drawn at −30 (the CSV has "
@@ -173,17 +174,14 @@ def anchoring_tab() -> None:
     diff = res.difference.assign(series="English − next")
     diff_chart = layer_lines(diff, y="mean_diff", series="series", band=("ci_low", "ci_high"),
                              y_title="log p(English) − log p(next)",
-                             title="Paired difference (above 0 = English wins)", y_floor=-30.0)
-    wins = res.english_wins
+                             title="Paired difference (above 0 = English wins)", y_floor=-30.0,
+                             zero=("the English translation", "the actual next token"))
     output_block(res.csv_frame("difference"), diff_chart, "anchoring_difference", ANC, values,
                  current_spec(), note="The difference is written beside --out as <out>_difference.csv.",
-                 caption=(
-        ("The English translation is more likely than the actual next token (whole CI above "
-         "zero) at layers " + ", ".join(map(str, wins)) + ". Wins in the first few layers "
-         "reflect the unembedding's token-frequency prior rather than meaning: the paper's "
-         "claim concerns the middle layers.") if wins else
-        "The English translation never beats the actual next token on this model and data "
-        "(a null result for Eq. 3's strong form); compare the curves' gap across layers."))
+                 caption="Per position, log p(English translation) − log p(actual next token), "
+                         "averaged with a 95% CI. Wins in the first few layers reflect the "
+                         "unembedding's token-frequency prior rather than meaning: the paper's claim "
+                         "concerns the middle layers.")
     if raw:
         st.warning("Without the final norm, log-probs of middle layers reach the thousands "
                    "(the residual norm, not meaning): an apparent English 'win' there is an "
@@ -206,15 +204,16 @@ def languages_tab() -> None:
     lang = pset.lang_a if pset is not None else ""
     guess = f"en,{lang}" if lang and lang != "en" else "en,zh"
     with st.form("lang_form"):
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3, c4 = st.columns(4)
         codes = c1.text_input("Languages (codes)",
                               ",".join(start["languages"]) if source == start["texts"] else guess,
                               key=f"lang_codes_{lang}")
         n_l = number(c2, "Texts used", LANG.param("max_texts"), start["max_texts"], "lang_n")
-        raw = c3.toggle("Raw (no final norm)", bool(start["raw"]), key="lang_raw")
+        lens = lens_choice(c3, LANG, start["lens"], "lang_lens")
+        raw = c4.toggle("Raw (no final norm)", bool(start["raw"]), key="lang_raw")
         go = st.form_submit_button("Run language probability", icon=":material/play_arrow:")
     values = {"texts": source, "languages": [c.strip() for c in codes.split(",") if c.strip()],
-              "raw": raw, "n_boot": start["n_boot"], "seed": start["seed"], "max_texts": n_l}
+              "raw": raw, "lens": lens, "n_boot": start["n_boot"], "seed": start["seed"], "max_texts": n_l}
     sync_url(LANG, values, prefix=LANG_KEYS)
     if not run_requested("lang_requested", go or link_tab == TABS[2]):
         st.info("Choose texts and languages and press **Run language probability**.")

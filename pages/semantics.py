@@ -6,11 +6,10 @@ the URL side by side (the roles tab's keys prefixed), and every result comes wit
 that reproduces it (an uploaded file named by its file name: `--pairs FILE`).
 """
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.blocks import initial_values, on_page, output_block, param_number, sync_url
+from app.blocks import initial_values, lens_choice, on_page, output_block, param_number, sync_url
 from app.charts import layer_lines
 from app.widgets import current_spec, require_model, run_experiment, run_requested, user_errors
 from hubcore.data.cogs import generate
@@ -19,8 +18,8 @@ from hubcore.experiments.semantics import UPLOAD, lf_similarity, metric_rows, th
 
 # the page opens on quick samples and on the centred cosine (raw cosine is ~1 for every pair on
 # small models, so its differences say little); the CLI's defaults are the paper's
-SIM = on_page(of(lf_similarity), n=60, n_boot=500, metric="centered")
-ROLES = on_page(of(thematic_roles), n=100)
+SIM = on_page(of(lf_similarity))  # page defaults: hubcore.experiments.page_defaults
+ROLES = on_page(of(thematic_roles))
 ROLES_KEYS = "roles."  # URL key prefix of the second tab
 TABS = ("Sentence vs logical form", "Thematic roles")
 
@@ -64,7 +63,8 @@ def similarity_tab() -> None:
     table = metric_rows(res.curves, metric)  # what `--metric` writes
     chart = layer_lines(table, y="adjusted", series="baseline", band=("ci_low", "ci_high"),
                         y_title=f"cos(sentence, its LF) − baseline ({metric})",
-                        title="Sentence vs its logical form, minus three baselines")
+                        title="Sentence vs its logical form, minus three baselines",
+                        zero=("the sentence's own LF", "the {series} baseline"))
     output_block(table, chart, "semantics_similarity", SIM, values, current_spec(), caption=(
         "nonmatching: other sentences' LFs. swapped_names: the same LF with the two names swapped "
         "(same words, wrong meaning). swapped_shuffled: swapped and conjuncts shuffled. Above zero "
@@ -78,12 +78,13 @@ def similarity_tab() -> None:
 def roles_tab() -> None:
     start = initial_values(ROLES, prefix=ROLES_KEYS)
     with st.form("sem_roles"):
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3, c4 = st.columns(4)
         n = param_number(c1, "Examples", ROLES, "n", start["n"], "sem_roles_n", 20)
         adjusted = c2.toggle("Prior-adjusted (subtract each role's mean per layer)", True, key="sem_adj")
-        raw = c3.toggle("Raw (no final norm)", bool(start["raw"]), key="sem_roles_raw")
+        lens = lens_choice(c3, ROLES, start["lens"], "sem_roles_lens")
+        raw = c4.toggle("Raw (no final norm)", bool(start["raw"]), key="sem_roles_raw")
         go = st.form_submit_button("Run thematic roles", icon=":material/play_arrow:")
-    values = {"n": n, "raw": raw, "n_boot": start["n_boot"], "seed": start["seed"]}
+    values = {"n": n, "raw": raw, "lens": lens, "n_boot": start["n_boot"], "seed": start["seed"]}
     sync_url(ROLES, values, prefix=ROLES_KEYS)
     if not run_requested("sem_roles", go or link_tab == TABS[1]):
         st.info("Press **Run thematic roles**.")
@@ -92,12 +93,16 @@ def roles_tab() -> None:
         kwargs, _ = ROLES.call_kwargs(values)
         res = run_experiment(thematic_roles, current_spec(), **kwargs)
     value = "adjusted" if adjusted else "mean_prob"
-    curves = res.curves.assign(series="read " + res.curves["read_role"])
-    charts = [layer_lines(curves[curves.gold_role == g], y=value, series="series",
+    shift = res.curves["mean_prob"] - res.curves[value]  # the prior, when adjusted: the CI moves with it
+    curves = res.curves.assign(series="read " + res.curves["read_role"], low=res.curves["ci_low"] - shift,
+                               high=res.curves["ci_high"] - shift)
+    roles = sorted(curves.gold_role.unique())
+    charts = [layer_lines(curves[curves.gold_role == g], y=value, series="series", band=("low", "high"),
                           y_title="p(role word)" + (" − prior" if adjusted else ""),
-                          title=f"Names whose gold role is {g}")
-              for g in sorted(curves.gold_role.unique())]
-    output_block(res.csv_frame(), alt.vconcat(*charts) if charts else None, "semantics_roles", ROLES,
+                          title=f"Names whose gold role is {g}",
+                          compare=[(f"read {g}", f"read {o}") for o in roles if o != g])
+              for g in roles]
+    output_block(res.csv_frame(), charts or None, "semantics_roles", ROLES,
                  values, current_spec(), caption=(
         "Before each proper-name argument (names replaced by random others), the lens's "
         "probability of ' agent', ' recipient', ' theme'. If the model encodes roles in English, "

@@ -1,10 +1,12 @@
 """Steering page: cross-lingual ActAdd (paper §4) with live layer/coefficient sliders, side-by-side
-generations, scored sweeps (`sweep`) and the scorers' measured accuracy (`scorers`)."""
+generations streamed token by token into a session history, scored sweeps (`sweep`) and the
+scorers' measured accuracy (`scorers`)."""
 
 import streamlit as st
 
+from app import steering_view as V
 from app.blocks import initial_values, layer_slider, on_page, output_block, sync_url
-from app.charts import layer_lines
+from app.charts import export_buttons, layer_lines
 from app.widgets import current_spec, require_model, run_experiment, run_requested, upload_texts, user_errors
 from hubcore.data.steering_prompts import PROMPT_SETS, prompt_set
 from hubcore.experiments import actadd as S
@@ -104,20 +106,22 @@ with tab_side:
               "n_boot": 0}
     sync_url(SIDE, values)
     with user_errors():
-        rep = steer_run(SWEEP, values)
-    rows = rep.rows
-    base = rows[(rows.coef == 0) & (rows.pair == rep.pairs[0])]
-    columns = [("Unsteered", base)] + [
-        (f"Steered with {label}", rows[(rows.coef == float(coef)) & (rows.pair == label)]) for label in rep.pairs
-    ] if coef != 0 else [("Unsteered (coefficient 0)", base)]
-    cols = st.columns(len(columns))
-    for col, (title, df) in zip(cols, columns):
-        col.markdown(f"**{title}**")
-        for r in df.itertuples():
-            col.markdown(f"<small>seed {r.seed} · sentiment {r.sentiment:+.2f} · perplexity "
-                         f"{r.perplexity:.1f} · in {LANGS[lang]} {r.in_language:.0%}</small>",
-                         unsafe_allow_html=True)
-            col.text(prompt + "▸" + r.continuation)
+        kwargs, _ = SWEEP.call_kwargs(values)
+    labels = [p.label for p in kwargs["pairs"]]
+    shown_seeds = list(kwargs["seeds"][:1] if kwargs["generation"].greedy else kwargs["seeds"])
+    key = (spec, tuple(sorted(kwargs.items())))
+    history, channel = V.History(st.session_state), V.Channel.of(st.session_state)
+    V.prompt_line(prompt)
+    view = V.SideBySide(V.columns_for(labels, coef), shown_seeds, history.latest, LANGS[lang])
+    channel.attach(key, view)
+    with user_errors():
+        rep = run_experiment(SWEEP.func, spec, stream=S.Stream(channel.publisher(key)), **kwargs)
+    if V.shows(rep, prompt, layer, coef, labels):
+        run = history.record(key, lambda n: V.run_from_rows(
+            rep.rows, n, key, prompt, layer, coef, labels, shown_seeds, V.settings_of(kwargs)))
+        view.finish(run)
+    if rep.sentiment_warning:
+        st.warning(rep.sentiment_warning, icon=":material/warning:")
     for note in rep.notes:
         st.info(note)
     output_block(rep.csv_frame(), None, "steering_side_by_side", SWEEP, values, spec,
@@ -125,7 +129,9 @@ with tab_side:
                          f"input (instruction included). Sentiment: {info.name} ({info.description}) "
                          "Perplexity: of the continuation under the unsteered model (higher = less "
                          "fluent). 'in language': share of the continuation's words in the prompt's "
-                         "language.")
+                         "language. Text is shown as generated: markup escaped, control characters as "
+                         "symbols (␐ = byte 0x10, ↵ = line break).")
+    V.history_block(history, LANGS[lang], export_buttons)
 
 with tab_sweep:
     sstart = initial_values(SWEEPS, prefix="sweep.")
@@ -161,14 +167,13 @@ with tab_sweep:
         ]
         for col, chart in zip(st.columns(2), charts):
             col.altair_chart(chart, width="stretch")
-        for best, word in ((sweep.best_positive, "positive"), (sweep.best_negative, "negative")):
+        if sweep.sentiment_warning:
+            st.warning(sweep.sentiment_warning, icon=":material/warning:")
+        for best, line in zip((sweep.best_positive, sweep.best_negative), sweep.verdicts):
             if best is None:
-                st.info(f"No setting moved sentiment {word} while keeping perplexity within 2× of "
-                        "the unsteered text.")
+                st.info(line, icon=":material/do_not_disturb_on:")
             else:
-                st.write(f"Largest **{word}** shift with perplexity within 2× of unsteered: "
-                         f"{best['pair']}, layer {best['layer']}, coefficient {best['coef']:g}: "
-                         f"{best['shift']:+.3f} (perplexity {best['perplexity']:.1f}).")
+                st.success(line, icon=":material/check_circle:")
         with st.expander("All generations"):
             st.dataframe(sweep.rows, hide_index=True, width="stretch")
         output_block(sweep.csv_frame("summary"), charts[0], "steering_sweep", SWEEP, values, spec,
@@ -185,6 +190,8 @@ with tab_scorers:
         sync_url(SCORERS, values, prefix="scorers.")
         with user_errors():
             acc = steer_run(SCORERS, values)
+        for note in acc.notes:
+            st.warning(note, icon=":material/warning:")
         st.dataframe(acc.accuracy, hide_index=True, width="stretch")
         output_block(acc.csv_frame(), None, "steering_scorers", SCORERS, values, None,
                      caption="accuracy: share of labelled items whose score has the label's sign (a score "

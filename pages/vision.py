@@ -20,7 +20,7 @@ from hubcore.experiments import vision as vx
 from hubcore.experiments.registry import Param, of
 
 LENS, IMAGE, SIM = of(vx.patch_lens), of(vx.image_lens), of(vx.image_caption_similarity)
-ALIGN = on_page(of(vx.caption_alignment), n=20)  # a quicker first run than the CLI's 30
+ALIGN = on_page(of(vx.caption_alignment))  # a quicker first run than the CLI's 30 (page_defaults)
 REPLACE = of(vx.two_colour_replacement)
 COLOURS = list(vx.COLOURS)
 
@@ -96,7 +96,8 @@ with tab_lens:
     df = rep.curves[rep.curves.colour == "all"]
     chart = layer_lines(df, y="share", series="target", band=("ci_low", "ci_high"),
                         y_title="share of image patches",
-                        title="Patches whose top-1 lens token is the colour word vs the baseline word")
+                        title="Patches whose top-1 lens token is the colour word vs the baseline word",
+                        compare=("colour", "baseline"))
     for note in rep.notes:
         st.info(note)
     output_block(rep.csv_frame(), chart, "vision_patch_lens", LENS, values, spec,
@@ -153,7 +154,8 @@ with tab_sim:
         sdf = srep.curves[srep.curves.metric == metric]
         schart = layer_lines(sdf, y="adjusted", series="metric", band=("ci_low", "ci_high"),
                              y_title="cos(image, its caption) − non-matching",
-                             title="Image vs caption, matched minus non-matching")
+                             title="Image vs caption, matched minus non-matching",
+                             zero=("an image's own caption", "other captions"))
         output_block(srep.csv_frame(), schart, "vision_similarity", SIM, svalues, spec,
                      caption="Image: mean of its image-token states; caption: mean of its token states "
                              "(text only). retrieval@1 is in the CSV.")
@@ -180,7 +182,8 @@ with tab_nouns:
         adf = arep.curves[arep.curves.target.isin(["matched", "nonmatching"])]
         achart = layer_lines(adf, y="mean", series="target", band=("ci_low", "ci_high"),
                              y_title="max over patches of log p(label)",
-                             title="Emoji images: their own label vs the other labels")
+                             title="Emoji images: their own label vs the other labels",
+                             compare=("matched", "nonmatching"))
         output_block(arep.csv_frame(), achart, "vision_caption_nouns", ALIGN, avalues, spec,
                      caption="Per image, the best log p over its patches of its own label vs the mean "
                              f"over the other labels (95% CIs over images); hit_at_{k} in the CSV.")

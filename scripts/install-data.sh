@@ -20,6 +20,9 @@ done
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
 [ -x /usr/bin/chromium ] || [ "${HUBCORE_SKIP_BROWSER:-0}" = 1 ] || need+=(chromium)
 [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
+# Devanagari, Kannada, Tamil, Thai, Arabic, Hebrew, Georgian…: the default model's vocabulary
+# emits them; without these fonts the lens shows their tokens as empty boxes (tests/unit/test_fonts.py)
+[ -f /usr/share/fonts/truetype/noto/NotoSansDevanagari-Regular.ttf ] || need+=(fonts-noto-core)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -1,6 +1,6 @@
 """Shared fixtures: the real default model (loaded once per session) and tiny random models.
 
-Tiny models are built in-process from configs (tests/tiny_models.py), never downloaded. Their
+Tiny models are built in-process from configs (tests/support/tiny_models.py), never downloaded. Their
 normalisation weights are perturbed (seeded) before wrapping: at random init every norm has unit
 gain and zero bias, which makes a norm nearly idempotent (norm(norm(x)) ~ norm(x)), so a test
 could not tell "normed once" from "normed twice". With random gains it can.
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from hubcore.models import HubModel, ModelSpec, get_model, wrap_model
-from tests.tiny_models import build_tiny_model, build_tiny_tokenizer
+from tests.support.tiny_models import build_tiny_model, build_tiny_tokenizer, perturb_norms
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,18 +36,6 @@ def default_model() -> HubModel:
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     return build_tiny_tokenizer()
-
-
-def perturb_norms(model: torch.nn.Module, seed: int = 1, scale: float = 0.3) -> torch.nn.Module:
-    """Give every normalisation layer non-trivial (seeded) gains and biases."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if "norm" not in type(module).__name__.lower():
-                continue
-            for param in module.parameters(recurse=False):
-                param.add_(scale * torch.randn(param.shape, generator=gen, dtype=param.dtype))
-    return model
 
 
 @pytest.fixture(scope="session")

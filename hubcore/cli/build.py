@@ -88,15 +88,17 @@ def add_experiment(tree: dict[tuple[str, ...], Any], root: Any, exp: Experiment,
     for param in exp.params:
         add_param(p, param, defaults[param.name])
     p.add_argument("--out", required=exp.name not in OPTIONAL_OUT,
-                   help="CSV file to write (its other tables and a .json with the run's metadata "
-                        "are written beside it)")
+                   help=f"the {exp.out_suffix} report to write (a .json summary and one CSV per table "
+                        "are written beside it)" if exp.out_suffix else
+                   "CSV file to write (its other tables and a .json with the run's metadata "
+                   "are written beside it)")
     if exp.needs_model:
-        add_model_args(p, exp.kind)
+        add_model_args(p, exp.kind, many=True) if exp.many_models else add_model_args(p, exp.kind)
     p.set_defaults(func=functools.partial(run, exp))
 
 
 # experiments whose CLI prints its result and writes a file only when asked
-OPTIONAL_OUT = {"audio transcribe"}
+OPTIONAL_OUT = {"audio transcribe", "tune-lens"}
 
 
 def values_of(exp: Experiment, args: argparse.Namespace) -> dict[str, Any]:

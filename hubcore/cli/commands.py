@@ -56,3 +56,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def cmd_demo_bundle(args: argparse.Namespace) -> int:
+    """Precompute every page's default results on the embedded models (for a talk)."""
+    from ..demo_bundle import build, bundle_dir, describe
+
+    if args.list:
+        entries = describe()
+        if not entries:
+            print("no demo bundle yet: run `python -m hubcore demo-bundle`", file=sys.stderr)
+            return 1
+        for e in entries:
+            tag = f" ({e['tag']})" if e.get("tag") else ""
+            print(f"{e['experiment']}{tag}  [page: /{e['page']}]  computed {e['computed_at']}, "
+                  f"{e['seconds']:.1f} s live")
+        return 0
+    bar = ProgressBar("Building the demo bundle")
+    try:
+        lines = build(progress=bar, only=set(args.only) if args.only else None)
+    finally:
+        bar.close()
+    for line in lines:
+        print(line, file=sys.stderr)
+    print(f"demo bundle ready: {bundle_dir()} ({sum(l.startswith('bundled') for l in lines)} results); "
+          "the pages open from it and say so", file=sys.stderr)
+    return 0

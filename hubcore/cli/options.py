@@ -39,11 +39,16 @@ MODEL_HELP = {
 }
 
 
-def add_model_args(p: argparse.ArgumentParser, kind: str = "text") -> None:
+def add_model_args(p: argparse.ArgumentParser, kind: str = "text", many: bool = False) -> None:
+    """The model options; `many`: --model (and --remote) may be repeated, one run per model."""
     from ..models import DEVICES, DTYPES, REMOTE_HELP
 
     g = p.add_argument_group("model")
-    if kind == "vision":
+    if many:
+        g.add_argument("--model", action="append", default=None,
+                       help=MODEL_HELP[kind].replace("(default: %(default)s)", "(repeat to compare models; "
+                                                     "default: default)"))
+    elif kind == "vision":
         g.add_argument("--model", required=True, help=MODEL_HELP[kind])
     else:
         g.add_argument("--model", default="default", help=MODEL_HELP[kind])
@@ -53,8 +58,13 @@ def add_model_args(p: argparse.ArgumentParser, kind: str = "text") -> None:
                    help="run custom model code from the model's repository (only for authors you trust)")
     g.add_argument("--allow-download", action="store_true",
                    help="allow downloading a hub id that is not in the local cache (off by default)")
-    g.add_argument("--remote", default="off", metavar="{off,local,ndif,URL}",
-                   help=f"where traces run: {REMOTE_HELP} (default: off)")
+    if many:
+        g.add_argument("--remote", action="append", default=None, metavar="{off,local,ndif,URL}",
+                       help=f"where traces run: {REMOTE_HELP}; once for every model, or once per --model "
+                            "in the same order (default: off)")
+    else:
+        g.add_argument("--remote", default="off", metavar="{off,local,ndif,URL}",
+                       help=f"where traces run: {REMOTE_HELP} (default: off)")
     g.add_argument("--rename", default="", metavar="ROLE=PATH,...",
                    help="module map for an architecture the app does not know, e.g. "
                         "layers=model.decoder.layers,ln_final=model.decoder.final_layer_norm "
@@ -90,9 +100,11 @@ def load_model(args: argparse.Namespace, kind: str = "text") -> Any:
         bar.close()
 
 
-def check_out(out: str) -> Path:
+def check_out(out: str, suffix: str = "") -> Path:
     """Validate an output path before any slow work, so a typo costs no model load."""
     path = Path(out)
+    if suffix and path.suffix.lower() != suffix:
+        raise HubError(f"--out '{out}' must name a {suffix} file (e.g. report{suffix}).")
     if path.is_dir():
         raise HubError(f"--out '{out}' is a folder; give a file name such as results.csv.")
     if not path.parent.exists():

@@ -4,5 +4,5 @@ returning a `Result`. Importing this package registers all of them (`ALL_MODULES
 from importlib import import_module
 
 MODULES = ("logit_lens", "arithmetic", "semantics", "multilingual", "anchoring", "code", "actadd", "audio",
-           "vision")
+           "vision", "checkup", "lenses", "patching", "latent_language")
 ALL_MODULES = [import_module(f"{__name__}.{name}") for name in MODULES]

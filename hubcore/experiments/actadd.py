@@ -18,6 +18,14 @@ Choices, stated once:
 - Each row samples from its own generator seeded by its seed: the same seed gives the same
   random stream to the unsteered and steered rows (common random numbers), and a row's text
   does not depend on which other rows share its batch.
+- A setting is named "best" only when its 95% CI of sentiment lies apart from the unsteered one
+  (`setting_verdict`, by `hubcore.verdicts`' rule); otherwise the run says that no setting
+  differs from unsteered.
+- A sentiment scorer that cannot run here (its data not installed) leaves the sentiment column
+  empty with one warning (`sentiment_warning`): the generations and other scores are kept.
+- `stream` (a `Stream`) sees every row's text after each decoding step (local runs), so a page
+  can show continuations as they are generated; progress is reported every step too, so a
+  stopped run ends within one token.
 """
 
 from __future__ import annotations
@@ -25,13 +33,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ..data.steering_prompts import PROMPT_SETS, prompt_set
 from ..errors import InputError
 from ..progress import Progress, report, scaled
 from ..scoring.fluency import continuation_perplexity, language_match, relevance
-from ..scoring.sentiment import SUPPORTED_LANGUAGES, ScorerAccuracy, accuracy_table, scorer_info
+from ..scoring.missing import ScorerUnavailable
+from ..scoring.sentiment import SUPPORTED_LANGUAGES, ScorerAccuracy, accuracy_table, score_if_available, scorer_info
 from .registry import Param, default_layer, experiment, read_input
 from .result import Result, Table, result
 
@@ -132,6 +141,44 @@ class Pair:
     def label(self) -> str:
         tag = f"{self.lang}: " if self.lang else ""
         return f"{tag}{self.positive} − {self.negative}"
+
+
+@dataclass(frozen=True)
+class Partial:
+    """One row's continuation so far, as streamed after a decoding step."""
+
+    prompt: str
+    pair: Optional[str]  # the pair's label; None = unsteered (shared by every pair and layer)
+    layer: Optional[int]  # None for the unsteered row
+    coef: float
+    seed: int
+    text: str
+    new_tokens: int
+
+
+class Stream:
+    """A watcher of a run's generations: `steer(stream=Stream(fn))` calls `fn(partials)` after
+    every decoding step (local runs; a remote run reports progress only).
+
+    Watching does not change a result, so every Stream compares equal and hashes alike: a
+    result cache keyed on the call's arguments treats runs with different watchers as one, and
+    the registry leaves `stream` out of a run's metadata.
+    """
+
+    def __init__(self, callback: Callable[[list[Partial]], None]) -> None:
+        self.callback = callback
+
+    def __call__(self, partials: list[Partial]) -> None:
+        self.callback(partials)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stream)
+
+    def __hash__(self) -> int:
+        return hash(Stream)
+
+    def __repr__(self) -> str:
+        return "Stream()"
 
 
 def preset(lang: str) -> Pair:
@@ -269,17 +316,16 @@ def _language_line(res: Result, tail: str) -> str:
     return f"language: {res.lang}; sentiment scorer: {res.scorer}; {tail}"
 
 
+def _warnings(res: Result) -> list[str]:
+    return [f"warning: {res.sentiment_warning}"] if res.sentiment_warning else []
+
+
 def _steer_report(res: Result) -> list[str]:
-    return [_language_line(res, f"layer {res.layers[0]}")]
+    return _warnings(res) + [_language_line(res, f"layer {res.layers[0]}")]
 
 
 def _sweep_report(res: Result) -> list[str]:
-    lines = [_language_line(res, f"{res.n_prompts} prompts")]
-    for best, word in ((res.best_positive, "positive"), (res.best_negative, "negative")):
-        if best:
-            lines.append(f"largest {word} shift with perplexity within 2x of unsteered: {best['pair']}, "
-                         f"layer {best['layer']}, coef {best['coef']:g}: shift {best['shift']:+.3f}")
-    return lines
+    return _warnings(res) + [_language_line(res, f"{res.n_prompts} prompts"), *res.verdicts]
 
 
 def _check_grid(model: "HubModel", prompts: Sequence[str], pairs: Sequence[Pair], layers: Sequence[int],
@@ -340,19 +386,21 @@ def steer(
     norm_preserving: bool = False,
     n_boot: int = 1000,
     progress: Optional[Progress] = None,
+    stream: Optional[Callable[[list[Partial]], None]] = None,
 ) -> Result:
     """ActAdd every pair at every layer (default: `default_layer`) and coefficient on every
     prompt and seed, scored.
 
     `instruction=None` uses the paper's default for `lang`; "" means no instruction. All rows
     share batched generation (split only by a token budget). Greedy decoding makes seeds moot:
-    only the first seed is generated then. Tables `rows` and `summary`; values `lang`, `scorer`,
+    only the first seed is generated then. `stream` (see `Stream`) sees every row's text after
+    each decoding step, before scoring. Tables `rows` and `summary`; values `lang`, `scorer`,
     `pairs` (labels, in the order given), `layers`, `n_prompts`, `best_positive` /
-    `best_negative` (`best_setting`, or None).
+    `best_negative` (`best_setting`, or None), `verdicts` (one sentence per direction, from
+    `setting_verdict`) and `sentiment_warning` (None, or why the sentiment column is empty).
     """
     import pandas as pd
 
-    from ..scoring.sentiment import score
     from ..steering import actadd_vectors
     from ..tokens import check_text, encode
 
@@ -387,13 +435,14 @@ def steer(
             for pi in range(len(pairs)):
                 for l in layers:
                     jobs.extend((i, pi, l, c, s) for c in coefs if c != 0.0)
+    watch = None if stream is None else _partials(stream, jobs, prompts, pairs)
     texts = _generate_jobs(model, jobs, inputs, lengths, vectors, k, layers, generation, norm_preserving,
-                           scaled(progress, 0.0, 0.85))
+                           scaled(progress, 0.0, 0.85), watch)
 
     report(progress, 0.85, "Scoring sentiment, fluency and relevance")
     ids = [t[1] for t in texts]
     conts = [t[0] for t in texts]
-    senti = score(conts, lang)
+    senti, sentiment_warning = score_if_available(conts, lang)
     ppl = continuation_perplexity(model, [inputs[j[0]] for j in jobs], ids)
     rel = relevance([prompts[j[0]] for j in jobs], conts)
     match = language_match(conts, lang)
@@ -417,9 +466,11 @@ def steer(
     if not generation.greedy and generation.top_p < 0.5:
         notes.append(f"Sampling with top-p {generation.top_p:g}: few tokens stay in the nucleus, "
                      "so seeds often agree.")
+    (best_pos, line_pos), (best_neg, line_neg) = setting_verdict(summary, 1.0), setting_verdict(summary, -1.0)
     return result("sweep", {"rows": rows, "summary": summary}, notes, lang=lang, scorer=info.name,
                   pairs=[p.label for p in pairs], layers=layers, n_prompts=len(prompts),
-                  best_positive=best_setting(summary, 1.0), best_negative=best_setting(summary, -1.0))
+                  best_positive=best_pos, best_negative=best_neg, verdicts=[line_pos, line_neg],
+                  sentiment_warning=sentiment_warning)
 
 
 @experiment(
@@ -453,20 +504,42 @@ def steer_once(
     norm_preserving: bool = False,
     n_boot: int = 1000,
     progress: Optional[Progress] = None,
+    stream: Optional[Callable[[list[Partial]], None]] = None,
 ) -> Result:
     """One pair at one layer (default: `default_layer`) and coefficient: `steer` on a 1x1 grid."""
     return steer(model, prompts, lang, (pair,), None if layer is None else (int(layer),), (float(coef),),
                  seeds=seeds, instruction=instruction, generation=generation,
-                 norm_preserving=norm_preserving, n_boot=n_boot, progress=progress)
+                 norm_preserving=norm_preserving, n_boot=n_boot, progress=progress, stream=stream)
 
 
-def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[str], lengths: Sequence[int],
+Job = tuple[int, Optional[int], Optional[int], float, int]  # prompt, pair, layer, coef, seed
+
+
+def _partials(stream: Callable[[list[Partial]], None], jobs: Sequence[Job], prompts: Sequence[str],
+              pairs: Sequence[Pair]) -> Callable[[Sequence[int], list[str], list[int]], None]:
+    """`stream` as `_generate_jobs` calls it: job indices, their texts and token counts so far."""
+
+    def watch(rows: Sequence[int], texts: list[str], counts: list[int]) -> None:
+        out = []
+        for n, text, count in zip(rows, texts, counts):
+            i, pi, l, c, s = jobs[n]
+            out.append(Partial(prompts[i], None if pi is None else pairs[pi].label, l, c, s, text, count))
+        stream(out)
+
+    return watch
+
+
+def _generate_jobs(model: "HubModel", jobs: Sequence[Job], inputs: Sequence[str], lengths: Sequence[int],
                    vectors: dict, k: int, layers: Sequence[int], generation: Generation,
-                   norm_preserving: bool, progress: Optional[Progress]) -> list[tuple[str, list[int]]]:
+                   norm_preserving: bool, progress: Optional[Progress],
+                   watch: Optional[Callable[[Sequence[int], list[str], list[int]], None]] = None,
+                   ) -> list[tuple[str, list[int]]]:
     """Generate every job in as few batches as the token budget allows: (text, new ids) per job.
 
     Rows at different layers share a batch: one per-position intervention per layer, whose
     coefficient is zero on the rows steered elsewhere (adding 0 leaves a state bit-identical).
+    Local runs report progress after every decoding step (remote runs after every batch);
+    `watch(job indices, texts, token counts)` sees a batch's rows after every step.
     """
     import torch
 
@@ -489,10 +562,20 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[st
             if any(coefs):
                 interventions.append(Intervention(layer=l, vectors=vec, coefs=coefs, positions=list(range(k)),
                                                   per_position=True, norm_preserving=norm_preserving))
+
+        def on_token(step: int, so_far: list[list[int]], rows: Sequence[int] = chunk, n: int = n) -> None:
+            # every step reports (a Stop ends the run within one token) and, when watched, streams
+            report(progress, (n + (step + 1) / generation.max_new_tokens) / len(chunks),
+                   f"Generating token {step + 1}/{generation.max_new_tokens}"
+                   + (f" (batch {n + 1}/{len(chunks)})" if len(chunks) > 1 else ""))
+            if watch is not None:
+                watch(rows, [decode_text(model, r, False) for r in so_far], [len(r) for r in so_far])
+
         ids = generate_ids(
             model, [inputs[j[0]] for j in batch], interventions, generation.max_new_tokens,
             generation.greedy, generation.temperature, generation.top_p,
             frequency_penalty=generation.frequency_penalty, row_seeds=[j[4] for j in batch],
+            on_token=on_token if progress is not None or watch is not None else None,
         )
         out.extend((decode_text(model, row, False), row) for row in ids)
         report(progress, (n + 1) / len(chunks), f"Generated {len(out)}/{len(jobs)} continuations")
@@ -502,32 +585,38 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[tuple], inputs: Sequence[st
 def summarise(rows: "pd.DataFrame", n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
     """Per (pair, layer, coef): means with 95% CIs, resampling prompts (their seeds come along).
 
-    Perplexity is summarised on the log scale (geometric mean), so one runaway row does not
-    dominate. `shift` = mean sentiment minus the same pair/layer's coefficient-0 mean.
+    Each metric is averaged over the rows where it is defined (an empty continuation has no
+    perplexity; a scorer that could not run leaves sentiment empty), so one missing score does
+    not drop a row's other scores. Perplexity is summarised on the log scale (geometric mean),
+    so one runaway row does not dominate. Without a CI (fewer than two prompts, or no
+    resamples) the bounds are empty, not the mean: a single prompt says nothing about spread.
+    `n` = generations in the group; `shift` = mean sentiment minus the same pair/layer's
+    coefficient-0 mean.
     """
     import numpy as np
     import pandas as pd
 
     from ..stats import bootstrap_ci
 
+    metrics = (  # column, values per row, back-transform of the mean and bounds
+        ("sentiment", lambda g: g["sentiment"].to_numpy(float), float),
+        ("perplexity", lambda g: np.log(g["perplexity"].to_numpy(float)), lambda x: float(np.exp(x))),
+        ("relevance", lambda g: g["relevance"].to_numpy(float), float),
+        ("in_language", lambda g: g["in_language"].fillna(0.0).to_numpy(float), float),
+    )
     out = []
     for (pair, layer, coef), g in rows.groupby(["pair", "layer", "coef"], sort=True):
-        vals = np.column_stack([
-            g["sentiment"].to_numpy(float),
-            np.log(g["perplexity"].to_numpy(float)),
-            g["relevance"].to_numpy(float),
-            g["in_language"].fillna(0.0).to_numpy(float),
-        ])
-        ok = np.isfinite(vals).all(axis=1)
-        mean, low, high = bootstrap_ci(vals[ok], g["prompt"].to_numpy()[ok], n_boot=n_boot, seed=seed)
-        out.append({
-            "pair": pair, "layer": int(layer), "coef": float(coef), "n": int(ok.sum()),
-            "sentiment": mean[0], "sentiment_low": low[0], "sentiment_high": high[0],
-            "perplexity": float(np.exp(mean[1])), "perplexity_low": float(np.exp(low[1])),
-            "perplexity_high": float(np.exp(high[1])),
-            "relevance": mean[2], "relevance_low": low[2], "relevance_high": high[2],
-            "in_language": mean[3], "in_language_low": low[3], "in_language_high": high[3],
-        })
+        record: dict[str, Any] = {"pair": pair, "layer": int(layer), "coef": float(coef), "n": int(len(g))}
+        prompts = g["prompt"].to_numpy()
+        for name, values, back in metrics:
+            v = values(g)
+            ok = np.isfinite(v)
+            mean, low, high = bootstrap_ci(v[ok], prompts[ok], n_boot=n_boot, seed=seed)
+            has_ci = n_boot > 0 and len(set(prompts[ok])) > 1
+            record[name] = back(mean[0])
+            record[f"{name}_low"] = back(low[0]) if has_ci else float("nan")
+            record[f"{name}_high"] = back(high[0]) if has_ci else float("nan")
+        out.append(record)
     summary = pd.DataFrame(out)
     if summary.empty:
         return summary
@@ -539,21 +628,65 @@ def summarise(rows: "pd.DataFrame", n_boot: int = 1000, seed: int = 0) -> "pd.Da
 
 
 def best_setting(summary: "pd.DataFrame", direction: float = 1.0, max_perplexity_ratio: float = 2.0) -> Optional[dict]:
-    """The (pair, layer, coef) with the largest sentiment shift in `direction`, among coefficients
-    of that sign (a negative coefficient that happens to raise sentiment is noise, not steering),
-    whose perplexity stays within `max_perplexity_ratio` of the unsteered text."""
-    if summary.empty or "shift" not in summary:
-        return None
-    base = summary[summary.coef == 0].set_index(["pair", "layer"])["perplexity"]
-    cand = summary[summary.coef * direction > 0].copy()  # steering towards the wanted side
-    if cand.empty:
-        return None
-    cand["ratio"] = [row.perplexity / base.get((row.pair, row.layer), float("nan")) for row in cand.itertuples()]
-    cand = cand[(cand.ratio <= max_perplexity_ratio) & (cand["shift"] * direction > 0)]
-    if cand.empty:
-        return None
-    best = cand.loc[(cand["shift"] * direction).idxmax()]
-    return {k: best[k] for k in ("pair", "layer", "coef", "shift", "sentiment", "perplexity", "ratio")}
+    """The (pair, layer, coef) that `setting_verdict` names, or None."""
+    return setting_verdict(summary, direction, max_perplexity_ratio)[0]
+
+
+def setting_verdict(summary: "pd.DataFrame", direction: float = 1.0,
+                    max_perplexity_ratio: float = 2.0) -> tuple[Optional[dict], str]:
+    """The setting with the largest sentiment shift in `direction` that differs from unsteered,
+    and one sentence that names it or says why no setting is named (page and CLI print it).
+
+    A setting counts only when its coefficient has the wanted sign (a negative coefficient that
+    happens to raise sentiment is noise, not steering), its 95% CI of mean sentiment lies wholly
+    on the wanted side of the same pair and layer's unsteered CI (`hubcore.verdicts`' rule: the
+    CIs do not overlap, so the CI also excludes the unsteered value), and its perplexity stays
+    within `max_perplexity_ratio` of the unsteered text's. A shift inside the unsteered CI is
+    not a result, however large.
+    """
+    from ..verdicts import between
+
+    word = "positive" if direction > 0 else "negative"
+    none = f"No {word} setting is named: "
+    if summary.empty or "shift" not in summary or not (summary.coef == 0).any():
+        return None, none + "the sweep has no coefficient 0 (unsteered) to compare with."
+    if summary["sentiment"].isna().all():
+        return None, none + "sentiment was not scored."
+    if not (summary.coef * direction > 0).any():
+        return None, none + f"the sweep has no {word} coefficients."
+    if summary[["sentiment_low", "sentiment_high"]].isna().all().all():
+        return None, none + ("there are no confidence intervals (one prompt, or no bootstrap resamples), so "
+                             "no setting can be told apart from unsteered.")
+    differs = []
+    for (pair, layer), group in summary.groupby(["pair", "layer"], sort=False):
+        base = group[group.coef == 0]
+        cand = group[group.coef * direction > 0].sort_values("coef")
+        if base.empty or cand.empty:
+            continue
+        b = base.iloc[0]
+        v = between(list(cand.coef), cand.sentiment_low, cand.sentiment_high, [b.sentiment_low] * len(cand),
+                    [b.sentiment_high] * len(cand), f"{pair} at layer {layer}", "unsteered", unit="coefficient")
+        for _, row in cand[cand.coef.isin(v.above if direction > 0 else v.below)].iterrows():
+            differs.append({**row.to_dict(), "unsteered": b.sentiment, "unsteered_low": b.sentiment_low,
+                            "unsteered_high": b.sentiment_high, "ratio": row.perplexity / b.perplexity})
+    if not differs:
+        return None, (f"No setting differs from unsteered towards {word}: the 95% CI of every {word}-"
+                      "coefficient setting overlaps the unsteered one.")
+    fluent = [d for d in differs if d["ratio"] <= max_perplexity_ratio]
+    if not fluent:
+        return None, (f"No setting differs from unsteered towards {word} while staying fluent: {len(differs)} "
+                      f"setting(s) have a 95% CI apart from the unsteered one, but perplexity more than "
+                      f"{max_perplexity_ratio:g}x unsteered.")
+    row = max(fluent, key=lambda d: d["shift"] * direction)
+    best = {k: (row[k] if k == "pair" else int(row[k]) if k == "layer" else float(row[k]))
+            for k in ("pair", "layer", "coef", "shift", "sentiment", "sentiment_low", "sentiment_high",
+                      "unsteered", "unsteered_low", "unsteered_high", "perplexity", "ratio")}
+    return best, (f"Largest {word} shift that differs from unsteered (95% CIs apart), with perplexity within "
+                  f"{max_perplexity_ratio:g}x of unsteered: {best['pair']}, layer {best['layer']}, coefficient "
+                  f"{best['coef']:g}: sentiment {best['sentiment']:+.3f} [{best['sentiment_low']:+.3f}, "
+                  f"{best['sentiment_high']:+.3f}] vs unsteered {best['unsteered']:+.3f} "
+                  f"[{best['unsteered_low']:+.3f}, {best['unsteered_high']:+.3f}] (shift {best['shift']:+.3f}, "
+                  f"perplexity {best['perplexity']:.1f}).")
 
 
 # ------------------------------------------------------------------ scorer accuracy
@@ -581,5 +714,15 @@ def _scorer_kwargs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 def scorers(model: Any = None, langs: Sequence[str] = SUPPORTED_LANGUAGES, seed: int = 0,
             progress: Optional[Progress] = None) -> Result:
     """What the Steering page shows beside its sentiment numbers: each scorer's measured accuracy.
-    Needs no model (`model` is ignored)."""
-    return result("scorers", {"accuracy": accuracy_table(tuple(langs), seed, progress)})
+    Needs no model (`model` is ignored). A scorer that cannot run here is left out with a note."""
+    import pandas as pd
+
+    langs = tuple(langs)
+    tables, notes = [], []
+    for n, lang in enumerate(langs):
+        try:
+            tables.append(accuracy_table((lang,), seed, scaled(progress, n / len(langs), (n + 1) / len(langs))))
+        except ScorerUnavailable as exc:
+            notes.append(f"The {lang} scorer was not measured: {exc}")
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=ACCURACY_COLUMNS)
+    return result("scorers", {"accuracy": table}, notes)

@@ -28,6 +28,7 @@ from ..text.segment import base_lang, is_chinese
 from ..tokens import encode, token_texts
 from .items_lens import CURVE_COLUMNS, difference_curve, item_layer_table, layer_curves
 from .multilingual import bootstrap_params, read_texts, texts_param
+from .lens_param import LENS, checked_lens
 from .registry import Param, experiment
 from .result import Result, Table, result
 
@@ -63,7 +64,8 @@ def _anchoring_inputs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]
     elif not is_chinese(lang):
         default_lexicon(lang)  # a language without word lists fails here (cached for the run)
     return {"texts": tuple(texts), "lang": lang, "lexicon": lexicon, "raw": bool(values.get("raw")),
-            "n_boot": int(values["n_boot"]), "seed": int(values["seed"])}, notes
+            "n_boot": int(values["n_boot"]), "seed": int(values["seed"]),
+            "lens": checked_lens(values.get("lens") or "logit", bool(values.get("raw")))}, notes
 
 
 def _anchoring_report(res: Result) -> list[str]:
@@ -93,7 +95,8 @@ def _anchoring_report(res: Result) -> list[str]:
             Param("raw", "skip the final norm (the paper's code)", switch=True),
             *bootstrap_params(),
             Param("max_texts", "sample larger files and sets", type=int, default=2000, arg="",
-                  low=1, high=MAX_TEXTS, metavar="N")),
+                  low=1, high=MAX_TEXTS, metavar="N"),
+            LENS),
     prepare=_anchoring_inputs,
     report=_anchoring_report,
 )
@@ -107,6 +110,7 @@ def anchoring(
     seed: int = 0,
     progress: Optional[Progress] = None,
     bootstrap: str = "texts",
+    lens: str = "logit",
 ) -> Result:
     """Per-layer mean log p(English translation) vs log p(actual next token), 95% bootstrap CI.
 
@@ -159,7 +163,8 @@ def anchoring(
         own[r].append([it.english_id, it.next_id])
         order[r].append(k)
     out = lens_at(model, [encoded[ti] for ti in used], positions=positions, top_k=1,
-                  apply_norm=not raw, own_targets=own, progress=scaled(progress, 0.05, 0.95))
+                  apply_norm=not raw, own_targets=own, progress=scaled(progress, 0.05, 0.95),
+                  lens=checked_lens(lens, raw))
     flat = [k for r in order for k in r]  # item index of each lens column
     n_items = len(items)
     layers_read = list(out.layers)

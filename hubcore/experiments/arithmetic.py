@@ -29,6 +29,7 @@ from ..similarity import METRICS, bucket_similarity
 from ..stats import bootstrap_ci
 from ..tokens import check_text, encode
 from ..trace import capture_last
+from .lens_param import LENS, checked_lens
 from .registry import Param, default_layer, experiment, group
 from .result import Result, Table, result
 
@@ -120,7 +121,8 @@ def arithmetic_similarity(
     tables=(Table("curves", tuple(LENS_COLUMNS), "mean lens log p per layer, target in {numeral, word}"),
             Table("variants", ("target", "variant", "cells", "share"),
                   "which surface form (leading space or not) won the (item, layer) cells")),
-    params=(Param("n", "prefixes sampled", type=int, low=1, high=N_EXPRESSIONS), RAW, SEED, LANG, BOOTSTRAP),
+    params=(Param("n", "prefixes sampled", type=int, low=1, high=N_EXPRESSIONS), RAW, SEED, LANG, BOOTSTRAP,
+            LENS),
 )
 def numeral_vs_word(
     model: "HubModel",
@@ -131,6 +133,7 @@ def numeral_vs_word(
     n_boot: int = 1000,
     expressions: Optional[Sequence[Expression]] = None,
     progress: Optional[Progress] = None,
+    lens: str = "logit",
 ) -> Result:
     """At "a=b+", lens log p of the numeral c vs the word for c, per layer (Fig. 5c).
 
@@ -148,7 +151,8 @@ def numeral_vs_word(
     ids = sorted({tid for item in per_item for vs in item.values() for _, tid in vs})
     col = {tid: j for j, tid in enumerate(ids)}
     out = lens_at(model, encode(tok, [e.prefix for e in exprs]), positions="last", top_k=1,
-                  target_ids=ids, apply_norm=not raw, progress=scaled(progress, 0.0, 0.95))
+                  target_ids=ids, apply_norm=not raw, progress=scaled(progress, 0.0, 0.95),
+                  lens=checked_lens(lens, raw))
     lp = out.target_logprobs.numpy()  # [n_layers, N, n_ids]
     n_layers = lp.shape[0]
     best = {"numeral": np.zeros((len(exprs), n_layers)), "word": np.zeros((len(exprs), n_layers))}

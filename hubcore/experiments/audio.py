@@ -45,6 +45,7 @@ from ..similarity import pair_similarity
 from ..stats import bootstrap_ci
 from .items_lens import layer_curves
 from .multilingual import bootstrap_params
+from .lens_param import LENS, logit_only
 from .registry import Param, experiment, group
 from .result import Result, Table, result
 
@@ -412,7 +413,8 @@ def _lens_inputs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             Param("n", "clips", type=int, low=1, high=500),
             *STATS,
             Param("any_translation", "count a lexicon translation even when the English prompt of the "
-                                     "same id does not contain it", switch=True, arg="")),
+                                     "same id does not contain it", switch=True, arg=""),
+            LENS),
     prepare=_lens_inputs,
 )
 def lens_translation(
@@ -423,6 +425,7 @@ def lens_translation(
     n_boot: int = 1000,
     require_in_english: bool = True,
     progress: Optional[Progress] = None,
+    lens: str = "logit",
 ) -> Result:
     """(c) Does Whisper 'think in English' while transcribing `lang` speech?
 
@@ -432,6 +435,8 @@ def lens_translation(
     `require_in_english`, a lexicon translation counts only if the English transcript of the same
     prompt id contains it.
     """
+    logit_only(lens, "The audio lens", "`tune-lens` trains translators for text models only (Whisper's "
+               "decoder has none), and the patchscope's identity prompt needs a text model")
     import torch
 
     W.require_whisper(model)

@@ -47,6 +47,7 @@ from ..stats import bootstrap_ci
 from ..tokens import Encoded, check_text, encode, token_texts
 from ..trace import capture_encoded
 from .items_lens import CURVE_COLUMNS, DIFF_COLUMNS, difference_curve, item_layer_table, layer_curves
+from .lens_param import LENS, checked_lens
 from .registry import Param, default_layer, experiment, group, read_input
 from .result import Result, Table, result
 
@@ -194,6 +195,7 @@ def _lens_items(
     targets: Sequence[str],
     raw: bool,
     progress: Optional[Progress],
+    lens: str = "logit",
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """Per item and layer: best log p of each target, top-1 id, and index of the winning variant.
 
@@ -210,7 +212,7 @@ def _lens_items(
     width = max(len(ids) for ids in slots)
     own = [[slots[k] + [slots[k][-1]] * (width - len(slots[k])) for k in ks] for ks in per_prog]
     out = lens_at(model, cut, positions=positions, top_k=1, apply_norm=not raw, own_targets=own,
-                  progress=scaled(progress, 0.0, 0.97))
+                  progress=scaled(progress, 0.0, 0.97), lens=checked_lens(lens, raw))
     column = {k: c for c, k in enumerate(k for ks in per_prog for k in ks)}
     lp = out.own.numpy()  # [n_layers, n_items, width]
     n, n_layers = len(items), lp.shape[0]
@@ -242,8 +244,9 @@ def _assemble(
     progress: Optional[Progress],
     notes: list[str],
     name: str,
+    lens: str = "logit",
 ) -> Result:
-    values, top1, winner = _lens_items(model, prep, items, targets, raw, progress)
+    values, top1, winner = _lens_items(model, prep, items, targets, raw, progress, lens)
     n_layers = top1.shape[1]
     layers = list(range(n_layers))
     groups = np.array([it.program for it in items])
@@ -308,7 +311,7 @@ def _check_boot(n_boot: int) -> None:
             Param("sites", "list commas in code, in strings/docstrings, or both", choices=("all", "code", "strings")),
             Param("extra_words", "more words to track, comma-separated (e.g. etcétera)", many="comma",
                   metavar="WORD,WORD"),
-            RAW, BOOTSTRAP, PROGRAMS),
+            RAW, BOOTSTRAP, PROGRAMS, LENS),
     prepare=programs_kwargs,
     report=skipped_lines,
 )
@@ -323,6 +326,7 @@ def list_literals(
     sites: str = "all",
     extra_words: Sequence[str] = (),
     progress: Optional[Progress] = None,
+    lens: str = "logit",
 ) -> Result:
     """Fig. 8a: per-layer lens log p of " and" / " or" / " not" and of the true next token at
     list-literal commas, 95% CI by bootstrap over programs.
@@ -377,7 +381,7 @@ def list_literals(
     notes = [f"{len(items) - n_str} commas in code, {n_str} in strings (docstring examples)."]
     targets = ("and", "or", "not", *dict.fromkeys(extra), "next")
     return _assemble(model, prep, items, targets, skipped, raw, n_boot, seed,
-                     scaled(progress, 0.05, 1.0), notes, "code lists")
+                     scaled(progress, 0.05, 1.0), notes, "code lists", checked_lens(lens, raw))
 
 
 def _is_generic(name: str) -> bool:
@@ -392,7 +396,7 @@ def _is_generic(name: str) -> bool:
                 "mean_logprob,ci_low,ci_high,n with target in {role, argument}.",
     page="code",
     tables=_lens_tables(ROLE_ITEM_COLUMNS, ROLE_TARGETS, "role - argument"),
-    params=(SOURCE, RAW, BOOTSTRAP, PROGRAMS),
+    params=(SOURCE, RAW, BOOTSTRAP, PROGRAMS, LENS),
     prepare=programs_kwargs,
     report=skipped_lines,
 )
@@ -406,6 +410,7 @@ def semantic_roles(
     max_tokens: int = MAX_TOKENS,
     include_doctests: bool = True,
     progress: Optional[Progress] = None,
+    lens: str = "logit",
 ) -> Result:
     """Fig. 8b: at the "(" or "," before each positional argument, lens log p of the parameter
     name it binds to ("role", better of space / no-space first token) vs the argument's own
@@ -468,7 +473,7 @@ def semantic_roles(
         raise InputError(f"No call argument could be used ({reasons}).")
     report(progress, 0.05, f"{len(items)} arguments")
     return _assemble(model, prep, items, ROLE_TARGETS, skipped, raw, n_boot, seed,
-                     scaled(progress, 0.05, 1.0), [], "code roles")
+                     scaled(progress, 0.05, 1.0), [], "code roles", checked_lens(lens, raw))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -646,7 +651,7 @@ def _strip_kwargs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     params=(Param("code", "the Python snippet (parsed by the tokenizer only, never run)", required=True),
             Param("layer", "layer 0..L to read (default: the middle block)", type=int),
             Param("top_k", "lens tokens kept per position", type=int, low=1, high=20),
-            RAW),
+            RAW, LENS),
     prepare=_strip_kwargs,
 )
 def lens_strip(
@@ -657,6 +662,7 @@ def lens_strip(
     raw: bool = False,
     max_tokens: int = MAX_STRIP_TOKENS,
     progress: Optional[Progress] = None,
+    lens: str = "logit",
 ) -> Result:
     """Top lens token(s) of `layer` (default `default_layer`) at every token of `code` (what that
     layer predicts next).
@@ -674,7 +680,8 @@ def lens_strip(
     enc = encode(model.tokenizer, [code])[0]
     if len(enc) > max_tokens:
         raise InputError(f"The code has {len(enc):,} tokens; this view takes at most {max_tokens:,}.")
-    out = lens_at(model, [enc], positions="all", layers=[int(layer)], top_k=top_k, apply_norm=not raw)
+    out = lens_at(model, [enc], positions="all", layers=[int(layer)], top_k=top_k, apply_norm=not raw,
+                  lens=checked_lens(lens, raw), progress=progress)
     ids = out.top_ids[0].numpy()  # [P, k]
     probs = out.top_logprobs[0].exp().numpy()
     inputs = token_texts(model.tokenizer, enc.ids)

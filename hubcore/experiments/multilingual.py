@@ -25,6 +25,7 @@ from ..similarity import METRICS, pair_similarity
 from ..stats import bootstrap_ci
 from ..tokens import encode
 from ..trace import capture
+from .lens_param import LENS, checked_lens
 from .registry import Param, experiment
 from .result import Result, Table, result
 
@@ -152,7 +153,8 @@ def _languages_inputs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]
     langs = check_languages(values["languages"] or ())
     texts, _, notes = read_texts(values)
     return {"texts": tuple(texts), "languages": tuple(langs), "raw": bool(values.get("raw")),
-            "n_boot": int(values["n_boot"]), "seed": int(values["seed"])}, notes
+            "n_boot": int(values["n_boot"]), "seed": int(values["seed"]),
+            "lens": checked_lens(values.get("lens") or "logit", bool(values.get("raw")))}, notes
 
 
 @experiment(
@@ -168,7 +170,8 @@ def _languages_inputs(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]
             Param("raw", "skip the final norm (the paper's code)", switch=True),
             *bootstrap_params(),
             Param("max_texts", "sample larger files and sets", type=int, default=500, arg="",
-                  low=1, high=MAX_BOOT, metavar="N")),
+                  low=1, high=MAX_BOOT, metavar="N"),
+            LENS),
     prepare=_languages_inputs,
 )
 def language_probabilities(
@@ -180,6 +183,7 @@ def language_probabilities(
     n_boot: int = 1000,
     seed: int = 0,
     progress: Optional[Progress] = None,
+    lens: str = "logit",
 ) -> Result:
     """p(language | h) per layer, averaged over the positions of each text (special tokens
     excluded), then over texts with a 95% bootstrap CI over texts.
@@ -201,7 +205,8 @@ def language_probabilities(
     import torch
 
     out = lens_at(model, encoded, positions=[k or [len(e) - 1] for k, e in zip(keep, encoded)],
-                  top_k=1, apply_norm=not raw, mix=mix, progress=scaled(progress, 0.05, 1.0))
+                  top_k=1, apply_norm=not raw, mix=mix, progress=scaled(progress, 0.05, 1.0),
+                  lens=checked_lens(lens, raw))
     sizes = list(out.sizes or [])
     per_text = []
     for chunk in torch.split(out.mixed, sizes, dim=1):  # [n_layers, P_i, n_langs]

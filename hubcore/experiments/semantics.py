@@ -50,6 +50,7 @@ from ..stats import bootstrap_ci
 from ..tokens import encode
 from ..trace import capture_last
 from .arithmetic import BOOTSTRAP, RAW, SEED, variant_shares
+from .lens_param import LENS, checked_lens
 from .registry import Param, experiment, group, read_input
 from .result import Result, Table, result
 
@@ -323,7 +324,7 @@ def _reading_positions(model: "HubModel", examples: Sequence[Example]) -> tuple[
     tables=(Table("curves", tuple(ROLE_COLUMNS), "mean p(role word) per layer, gold role and read role"),
             Table("positions", POSITION_COLUMNS, "each reading position: the token before a name"),
             Table("variants", VARIANT_COLUMNS, "which surface form of each role word won")),
-    params=(Param("n", "examples", type=int, low=1, high=2000), RAW, SEED, BOOTSTRAP),
+    params=(Param("n", "examples", type=int, low=1, high=2000), RAW, SEED, BOOTSTRAP, LENS),
 )
 def thematic_roles(
     model: "HubModel",
@@ -333,6 +334,7 @@ def thematic_roles(
     n_boot: int = 1000,
     examples: Optional[Sequence[Example]] = None,
     progress: Optional[Progress] = None,
+    lens: str = "logit",
 ) -> Result:
     """Lens probability of each role word before each non-initial name, per layer (Fig. 10).
 
@@ -361,7 +363,7 @@ def thematic_roles(
     enc = encode(tok, [exs[i].sentence for i in keep])
     # positions concatenated in the order of `rows`
     out = lens_at(model, enc, positions=[positions[i] for i in keep], top_k=1, target_ids=ids,
-                  apply_norm=not raw, progress=scaled(progress, 0.0, 0.95))
+                  apply_norm=not raw, progress=scaled(progress, 0.0, 0.95), lens=checked_lens(lens, raw))
     probs = out.target_logprobs.exp().numpy()  # [n_layers, P, n_ids]
     n_layers, n_pos = probs.shape[0], probs.shape[1]
     per_role = np.zeros((n_pos, n_layers, len(ROLES)))

@@ -40,7 +40,7 @@ from ..similarity import METRICS, pair_similarity
 from ..stats import bootstrap_ci
 from ..steering.vectors import unembedding_rows
 from ..trace import check_layers
-from ..models.vision import SPEC_SYNTAX
+from ..models.spec import SPEC_SYNTAX
 from ..vision.images import (COLOURS, PAPER_COLOURS, emoji_image, emoji_items, load_image, solid, split,
                              thumbnail_png)
 from ..vision.processing import (
@@ -57,6 +57,7 @@ from ..vision.processing import (
 )
 from .items_lens import layer_curves
 from .multilingual import bootstrap_params
+from .lens_param import LENS, logit_only
 from .registry import Param, experiment, group, read_input
 from .result import Result, Table, result
 
@@ -222,7 +223,7 @@ def patch_tokens(model: "VisionHandle", out: Any, layers: Sequence[int], ncols: 
             Param("baseline", "a colour word absent from the images", choices=tuple(COLOURS)),
             Param("grid", "also write the patch grid (colour,layer,row,col,token,prob,reads) to this CSV",
                   arg="", metavar="FILE"),
-            RAW, *STATS),
+            RAW, *STATS, LENS),
     extra_outputs=("grid",),
 )
 def patch_lens(
@@ -234,6 +235,7 @@ def patch_lens(
     n_boot: int = 1000,
     seed: int = 0,
     progress: Optional[Progress] = None,
+    lens: str = "logit",
 ) -> Result:
     """Share of image patches whose top-1 lens token is the colour word vs `baseline`, per layer.
 
@@ -241,6 +243,8 @@ def patch_lens(
     along together). Tables `curves`, `grid` (each patch's top-1 token and its probability at
     every layer) and `variants`; value `prompt`.
     """
+    logit_only(lens, "The vision lens", "`tune-lens` trains translators for text models only, and "
+               "the patchscope is not wired to vision-language models yet")
     cols = _check_colours(colours)
     baseline = _check_colours([baseline])[0]
     notes = []

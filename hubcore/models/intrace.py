@@ -97,6 +97,80 @@ def lens_reduce(nn: Any, h: Any, top_k: int, target_ids: Any, mix: Any, apply_no
             torch.cat(mix_out) if mix_out else None, torch.cat(own_out) if own_out else None]
 
 
+def lens_reduce_blocked(nn: Any, h: Any, top_k: int, target_ids: Any, mix: Any, apply_norm: bool,
+                        head_in: bool, softcap: Optional[float], scale: float, block: int,
+                        own_targets: Any = None) -> list[Any]:
+    """`lens_reduce` with the head run in vocabulary blocks of `block` rows over ALL positions.
+
+    Why: a `[positions x vocab]` chunk (64 MB) is far larger than the cache, so every pass over
+    it (logsumexp, top-k, gathers) went to memory, and a 64-row GEMM streams the 671 MB head once
+    per chunk at a poor rate. Here every GEMM has all P rows, and each `[P x block]` logits block
+    is reduced while it is still in cache: a running max and sum of exponentials (log-sum-exp),
+    a running top-k, target and mix values picked from the block they fall in. Same values as
+    `lens_reduce` up to float rounding (the GEMM and the sum run in another order). Needs a
+    plain linear head (`nn.lm_head.weight`, optional `.bias`).
+    """
+    param = nn.lm_head.weight
+    bias = getattr(nn.lm_head, "bias", None)
+    x = h.to(device=param.device, dtype=param.dtype)
+    if apply_norm:
+        x = nn.ln_final(x)
+    if head_in:
+        x = nn.head_in(x)
+    n, vocab = x.shape[0], param.shape[0]
+    dev = param.device
+    top_v = torch.full((n, top_k), float("-inf"), device=dev)
+    top_i = torch.zeros((n, top_k), dtype=torch.long, device=dev)
+    run_max = torch.full((n, 1), float("-inf"), device=dev)
+    run_sum = torch.zeros((n, 1), device=dev)
+    n_t = 0 if target_ids is None else int(target_ids.numel())
+    tgt = target_ids.to(dev) if n_t else None
+    tgt_val = torch.zeros((n, n_t), device=dev)
+    mix_m = mix.to(dev, torch.float32) if mix is not None else None
+    mix_acc = torch.zeros((n, mix_m.shape[1]), device=dev) if mix_m is not None else None
+    own = own_targets.to(dev) if own_targets is not None else None
+    own_val = torch.zeros(own.shape, device=dev) if own is not None else None
+    buf = None
+    for a in range(0, vocab, block):
+        b = min(vocab, a + block)
+        if bias is None and param.dtype == torch.float32:  # into one reused buffer: no fresh
+            if buf is None:  # 64 MB allocation (and its page faults) per block
+                buf = torch.empty((n, min(block, vocab)), device=dev)
+            logits = torch.mm(x, param[a:b].t(), out=buf[:, :b - a])
+        else:
+            logits = torch.nn.functional.linear(x, param[a:b], None if bias is None else bias[a:b])
+            logits = logits.to(torch.float32)
+        if scale != 1.0:
+            logits.mul_(scale)
+        if softcap:
+            logits.div_(softcap).tanh_().mul_(softcap)
+        kb = min(top_k, b - a)
+        v, i = torch.topk(logits, kb, dim=-1)
+        v, j = torch.topk(torch.cat([top_v, v], -1), top_k, dim=-1)
+        top_i = torch.cat([top_i, i + a], -1).gather(1, j)
+        top_v = v
+        if tgt is not None:
+            inside = (tgt >= a) & (tgt < b)
+            if bool(inside.any()):
+                tgt_val[:, inside] = logits[:, tgt[inside] - a]
+        if own is not None:
+            inside = (own >= a) & (own < b)
+            picked = logits.gather(1, (own - a).clamp(0, b - a - 1))
+            own_val = torch.where(inside, picked, own_val)
+        new_max = torch.maximum(run_max, logits.amax(-1, keepdim=True))
+        alpha = torch.exp(run_max - new_max)
+        e = logits.sub_(new_max).exp_()  # in place: the block's values were read above
+        run_sum = run_sum * alpha + e.sum(-1, keepdim=True)
+        if mix_acc is not None:
+            mix_acc = mix_acc * alpha + e @ mix_m[a:b]
+        run_max = new_max
+        del logits, e
+    lse = run_max + torch.log(run_sum)
+    return [top_i.cpu(), (top_v - lse).cpu(), (tgt_val - lse).cpu(),
+            (mix_acc / run_sum).cpu() if mix_acc is not None else None,
+            (own_val - lse).cpu() if own_val is not None else None]
+
+
 def apply_edit(h: Any, rows: Any, cols: Any, table: Any, which: Any, scale: Any, kind: str,
                norm_preserving: bool) -> Any:
     """`h` `[B, T, d]` with an intervention applied, as a new tensor (never in place).
@@ -236,3 +310,43 @@ def decode(nn: Any, logits: Any, cache: Any, mask: Any, pos: Any, steps: int, gr
         step_out = nn(input_ids=feed[:, None], **kwargs)
         cache, logits = step_out.past_key_values, step_out.logits[:, -1]
     return out, (None if shared is None else shared.get_state())
+
+
+# ------------------------------------------------------------------ lenses beyond the logit lens
+# (issue 16: appended here; the functions above are left as they are)
+
+def translate(h: Any, weight: Any, bias: Any) -> Any:
+    """A tuned-lens translator applied to states `h` `[..., d]`: the RMS-normalised state plus
+    an affine correction, `x + x @ weight.T + bias` (float32).
+
+    The final norm ignores a state's scale, so translating the normalised state reads the same as
+    translating the raw one; it keeps the translator's inputs at unit scale whatever the layer
+    (a residual norm of hundreds would otherwise dominate the fit)."""
+    x = h.to(torch.float32)
+    x = x / x.pow(2).mean(-1, keepdim=True).add(1e-12).sqrt()
+    return x + x @ weight.to(x.device, torch.float32).T + bias.to(x.device, torch.float32)
+
+
+def lens_kl(nn: Any, states: Sequence[Any], final: Any, translators: Sequence[Any], head_in: bool,
+            softcap: Optional[float], scale: float, chunk: int) -> list[Any]:
+    """KL(final || lens) in nats for each state in `states` (each `[P, d]`), per position.
+
+    `final` `[P, d]` is the last layer's state (its lens is the model's own distribution);
+    `translators[i]` is `(weight, bias)` for a tuned-lens reading of `states[i]`, or None for
+    the logit lens. Positions run in chunks, so only `[chunk, vocab]` log-probs exist at once.
+    Returns one float32 CPU tensor `[P]` per state.
+    """
+    out: list[list[Any]] = [[] for _ in states]
+    n = final.shape[0]
+    for start in range(0, n, chunk):
+        ref = torch.log_softmax(lens_logits(nn, final[start:start + chunk], True, head_in, softcap, scale), -1)
+        p = ref.exp()
+        for i, (h, tr) in enumerate(zip(states, translators)):
+            x = h[start:start + chunk]
+            if tr is not None:
+                x = translate(x, tr[0], tr[1])
+            lp = torch.log_softmax(lens_logits(nn, x, True, head_in, softcap, scale), -1)
+            out[i].append((p * (ref - lp)).sum(-1).clamp_min(0.0).cpu())
+            del lp
+        del ref, p
+    return [torch.cat(parts) if parts else torch.zeros(0) for parts in out]

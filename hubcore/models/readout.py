@@ -43,8 +43,12 @@ class Readout:
         """(has a projection before the head, softcap, scale) for `intrace.lens_logits`."""
         return self.head_in is not None, self.softcap, self.scale
 
-    def logits(self, hidden: Any, apply_norm: bool = True) -> Any:
-        """Float32 logits of local hidden states `[..., d]` (local weights only)."""
+    def logits(self, hidden: Any, apply_norm: bool = True, ids: Any = None) -> Any:
+        """Float32 logits of local hidden states `[..., d]` (local weights only).
+
+        `ids` (a long tensor of vocabulary ids) restricts the head to those rows: what the tuned
+        lens's trainer needs, where a full `[positions x vocab]` product per step would dominate.
+        """
         import torch
 
         param = next(self.head.parameters())
@@ -53,7 +57,13 @@ class Readout:
             h = self.norm(h)
         if self.head_in is not None:
             h = self.head_in(h)
-        out = self.head(h).to(torch.float32)
+        if ids is None:
+            out = self.head(h).to(torch.float32)
+        else:
+            rows = ids.to(param.device)
+            bias = getattr(self.head, "bias", None)
+            out = torch.nn.functional.linear(h, self.head.weight[rows],
+                                             None if bias is None else bias[rows]).to(torch.float32)
         if self.scale != 1.0:
             out = out * self.scale
         if self.softcap:

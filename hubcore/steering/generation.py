@@ -56,16 +56,21 @@ def can_share_prefix(encoded: Sequence[Encoded], interventions: Sequence[Interve
     return len({tuple(e.ids) for e in encoded}) < len(encoded)
 
 
-def shared_prefix_inputs(model: "Handle", encoded: Sequence[Encoded]) -> tuple[dict[str, Any], Any]:
-    """Run each distinct prompt minus its last token once (plain local forward, KV cache kept),
-    copy the cache to the rows sharing it, and return the last-token inputs and that cache.
+def shared_prefix_inputs(model: "Handle", encoded: Sequence[Encoded],
+                         suffix: int = 1) -> tuple[dict[str, Any], Any]:
+    """Run each distinct prompt minus its last `suffix` tokens once (plain local forward, KV
+    cache kept), copy the cache to the rows sharing it, and return the inputs of those last
+    tokens and that cache.
 
     Causal attention makes the earlier positions identical across rows of one prompt, so the
-    traced last-token step then equals the full prompt pass (up to float noise in batched
-    kernels). Caller holds the lock and inference mode.
+    traced step over the last tokens then equals the full prompt pass (up to float noise in
+    batched kernels); edits may sit anywhere in those last tokens (patching writes a word's
+    state a few tokens before the end). Caller holds the lock and inference mode.
     """
     import torch
 
+    if suffix < 1 or any(len(e) <= suffix for e in encoded):
+        raise InputError(f"Every prompt needs more than {suffix} token(s) to share its prefix.")
     first: dict[tuple[int, ...], int] = {}
     unique: list[list[int]] = []
     index: list[int] = []
@@ -73,7 +78,7 @@ def shared_prefix_inputs(model: "Handle", encoded: Sequence[Encoded]) -> tuple[d
         key = tuple(e.ids)
         if key not in first:
             first[key] = len(unique)
-            unique.append(list(e.ids[:-1]))
+            unique.append(list(e.ids[:-suffix]))
         index.append(first[key])
     device = model.device
     prefix = pad_left(unique, model.tokenizer.pad_token_id, device)
@@ -91,11 +96,11 @@ def shared_prefix_inputs(model: "Handle", encoded: Sequence[Encoded]) -> tuple[d
     rows = torch.tensor(index, dtype=torch.long, device=device)
     cache.batch_select_indices(rows)  # one copy of its prompt's prefix cache per row
     mask = prefix["attention_mask"][rows]
-    mask = torch.cat([mask, mask.new_ones(len(encoded), 1)], dim=1)
-    last = torch.tensor([e.ids[-1] for e in encoded], dtype=torch.long, device=device)[:, None]
+    mask = torch.cat([mask, mask.new_ones(len(encoded), suffix)], dim=1)
+    last = torch.tensor([e.ids[-suffix:] for e in encoded], dtype=torch.long, device=device)
     inputs: dict[str, Any] = {"input_ids": last, "attention_mask": mask}
-    if model.accepts_position_ids:
-        inputs["position_ids"] = prefix_pos[rows][:, -1:] + 1  # = prefix length (0-based)
+    if model.accepts_position_ids:  # the prefix length (0-based) onwards
+        inputs["position_ids"] = prefix_pos[rows][:, -1:] + 1 + torch.arange(suffix, device=device)
     return inputs, cache
 
 

@@ -1,7 +1,7 @@
 """Every registered experiment on the embedded models equals itself through the remote dry run
 (`remote="local"`: serialised as for NDIF, deserialised with this project hidden, run the way a
 server runs it). Quick parameters from `hubcore.experiments.quick`; vision needs a user's VLM (its
-dry-run equality is checked on tiny VLMs in tests/test_vision_remote.py)."""
+dry-run equality is checked on tiny VLMs in tests/unit/test_vision_remote.py)."""
 
 from __future__ import annotations
 

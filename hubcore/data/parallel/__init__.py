@@ -22,13 +22,6 @@ from .handwritten import BUNDLED, bundled_pairs
 from .hsk import hsk_pairs, hsk_sentences, hsk_translation, is_placeholder
 from .lexicon import bilingual_lexicon, single_word
 
-# Former names of the single-file module, still read by hubcore/audio (sounds.py and
-# experiments/audio.py); new code uses the public names above.
-_load_asterisk = load_asterisk
-_clean_prompt = clean_prompt
-_is_spelled_out = is_spelled_out
-_ASTERISK_SKIP_PREFIXES = ASTERISK_SKIP_PREFIXES
-
 __all__ = [
     "ASTERISK_LANGS", "ASTERISK_SKIP_PREFIXES", "BUNDLED", "LANGUAGE_NAMES", "PAIRS_DIR", "PairSet",
     "asterisk_dir", "asterisk_file", "asterisk_pairs", "available_pair_sets", "bilingual_lexicon",

@@ -1,0 +1,143 @@
+"""Issue 14's page numbers, in one run: first paint and first result of every page, live vs from
+the demo bundle, and the widest element on a 500-token Logit Lens.
+
+Two `streamlit run` servers (one after the other, never side by side: the machine has 2 cores),
+each on its own cache directory whose model entries are links to the real ones:
+- live: no demo bundle: a page computes its default results when opened;
+- bundle: a demo bundle built by `python -m hubcore demo-bundle` (pass `--bundle-cache DIR` to
+  reuse one, else it is built first into a temporary directory).
+Both servers are warmed the same way before anything is timed: the default model is loaded by a
+Logit Lens run on a text no page opens on (so no default result is cached by it).
+
+Per page, headless Chromium at 1400x1000: *first paint* = from `goto` to the page's title drawn;
+*first result* = to the first "Download CSV" button (every result block has one), i.e. chart,
+caption and export on screen. From the bundle the page must also say "Opened from the demo bundle".
+
+`--lens-tokens N` (default 500): the Logit Lens on a text of about N tokens: its token count, the
+widest element's right edge, the heatmap's width and the page width (px), before the issue was
+fixed a 484-token text drew a 28,212 px heatmap.
+
+Run: python bench/pages.py [--bundle-cache DIR] [--pages logit_lens,arithmetic] [--lens-tokens 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from common import ROOT
+
+PAGES = ("home", "logit_lens", "multilingual", "arithmetic", "semantics", "code", "audio", "steering")
+RESULT = "Download CSV"
+WARM = "/logit_lens?text=" + quote("Warm-up text that no page opens on.")
+SPANISH = ("Hoy es un buen día para aprender algo nuevo sobre los modelos de lenguaje y la forma en que "
+           "representan el significado de las palabras en muchas lenguas diferentes. ")
+
+
+def linked_cache(target: Path) -> Path:
+    from tests.browser.conftest import linked_cache as link
+
+    return link(target)
+
+
+def build_bundle(root: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "hubcore", "demo-bundle"], cwd=ROOT, check=True,
+                   env={**os.environ, "HUBCORE_CACHE_DIR": str(root)})
+    return time.perf_counter() - start
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def open_page(tab, url: str, path: str, bundled: bool) -> tuple[float, float, bool]:
+    """(first paint, first result, said 'Opened from the demo bundle') in seconds."""
+    start = time.perf_counter()
+    tab.goto(f"{url}/{path}")
+    tab.locator("h1").first.wait_for(timeout=600_000)
+    paint = time.perf_counter() - start
+    if path == "home":
+        return paint, paint, False
+    tab.get_by_text(RESULT).filter(visible=True).first.wait_for(timeout=900_000)
+    result = time.perf_counter() - start
+    said = tab.get_by_text("Opened from the demo bundle", exact=False).count() > 0
+    return paint, result, said
+
+
+def time_pages(cache: Path, pages: list[str], label: str) -> dict[str, tuple[float, float, bool]]:
+    from tests.support.browser import browser_page, streamlit_server
+
+    os.environ["HUBCORE_CACHE_DIR"] = str(cache)
+    out = {}
+    with streamlit_server(timeout=180) as url, browser_page(height=1000) as tab:
+        start = time.perf_counter()
+        tab.goto(url + WARM)
+        tab.get_by_text(RESULT).filter(visible=True).first.wait_for(timeout=900_000)
+        print(f"[{label}] warm-up (model load + one lens run): {time.perf_counter() - start:.1f} s; {load()}",
+              flush=True)
+        for path in pages:
+            out[path] = open_page(tab, url, path, label == "bundle")
+            paint, result, said = out[path]
+            print(f"[{label}] /{path}: first paint {paint:.2f} s, first result {result:.2f} s"
+                  + (" (opened from the demo bundle)" if said else "") + f"; {load()}", flush=True)
+    return out
+
+
+def lens_width(cache: Path, tokens: int) -> None:
+    from tests.support.browser import CHART, browser_page, streamlit_server
+
+    os.environ["HUBCORE_CACHE_DIR"] = str(cache)
+    text = SPANISH * max(1, round(tokens / 36.5))  # ~36.5 tokens per sentence for this tokenizer
+    with streamlit_server(timeout=180) as url, browser_page(height=1000) as tab:
+        start = time.perf_counter()
+        tab.goto(f"{url}/logit_lens?text={quote(text)}")
+        tab.get_by_text("Positions shown").wait_for(timeout=1_200_000)
+        tab.locator(CHART).first.locator("canvas, svg.marks").first.wait_for(timeout=300_000)
+        tab.wait_for_timeout(3000)
+        took = time.perf_counter() - start
+        label = tab.get_by_text("Input tokens (", exact=False).first.inner_text()
+        widest = tab.evaluate("Math.max(document.documentElement.scrollWidth, ...Array.from("
+                              "document.querySelectorAll('*')).map(e => e.getBoundingClientRect().right))")
+        heat = tab.locator(CHART).first.locator("canvas, svg.marks").first.bounding_box()["width"]
+        main = tab.evaluate("document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
+                            ".getBoundingClientRect().width")
+        print(f"lens on {len(text)} characters ({label.strip()}), opened in {took:.1f} s: widest element "
+              f"{widest:.0f} px (viewport 1400), heatmap {heat:.0f} px, main column {main:.0f} px; "
+              f"before: 28,212 px for 484 tokens; {load()}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle-cache", type=Path, help="a cache directory holding a built demo bundle")
+    parser.add_argument("--pages", default=",".join(PAGES))
+    parser.add_argument("--lens-tokens", type=int, default=500, help="0: skip the long-text lens")
+    parser.add_argument("--skip-live", action="store_true")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    pages = [p for p in args.pages.split(",") if p]
+    tmp = Path(tempfile.mkdtemp(prefix="hub-bench-pages-"))
+    bundle = args.bundle_cache
+    if pages and bundle is None:
+        bundle = linked_cache(tmp / "bundle")
+        print(f"demo bundle built in {build_bundle(bundle):.0f} s", flush=True)
+    got = time_pages(bundle, pages, "bundle") if pages else {}
+    if pages and not args.skip_live:
+        live = time_pages(linked_cache(tmp / "live"), pages, "live")
+        for path in pages:
+            if path != "home":
+                print(f"/{path}: first result live {live[path][1]:.2f} s vs bundle {got[path][1]:.2f} s "
+                      f"({live[path][1] / got[path][1]:.1f}x)", flush=True)
+    if args.lens_tokens:
+        lens_width(linked_cache(tmp / "live"), args.lens_tokens)
+
+
+if __name__ == "__main__":
+    main()

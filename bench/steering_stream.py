@@ -1,0 +1,93 @@
+"""Streamed generation on the Steering page (issue 17): how soon do the first words show?
+
+Measured in one run on the default model, the page's side by side (3 columns x 2 seeds x 32 new
+tokens, the paper's sampling settings):
+1. engine: `steer(..., stream=...)` timed from the call to the first streamed words, to the
+   complete text (last step) and to the scored result; the ratio first words / complete text
+   is what streaming saves in waiting;
+2. page (`--page`): a real `streamlit run` server and headless Chromium; the Coefficient slider
+   is moved `--repeats` times and each time the script measures the time to the first streamed
+   words in any column (a card turns "live") and to the complete side by side with scores (all
+   six cards "done"). Issue 17's targets: <= 1.5 s and <= 6 s.
+
+The machine's load average is printed beside each number: on a shared 2-core machine the times
+follow the load (torch's two threads stall each other when other jobs run; `OMP_NUM_THREADS=1`
+before the command gives the server one thread).
+
+Run: python bench/steering_stream.py [--page] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from common import ROOT
+
+
+def engine(repeats: int) -> None:
+    from hubcore.data.steering_prompts import prompt_set
+    from hubcore.experiments import actadd as S
+    from hubcore.models import ModelSpec, get_model
+
+    model = get_model(ModelSpec())
+    prompt = prompt_set("es-prefixes", 12, seed=0)[0]
+    pairs = tuple(S.parse_pairs("", ["Bueno:Malo", "Good:Bad"]))
+    for n in range(repeats):
+        coef = 5.0 + 0.5 * n
+        start = time.perf_counter()
+        marks: list[float] = []
+        S.steer(model, (prompt,), "es", pairs, None, (0.0, coef), seeds=(0, 1), n_boot=0,
+                stream=lambda partials: marks.append(time.perf_counter() - start))
+        done = time.perf_counter() - start
+        print(f"engine, coefficient {coef:g}: first words {marks[0]:.2f} s, complete text {marks[-1]:.2f} s "
+              f"({len(marks)} steps), scored {done:.2f} s; first words / complete text "
+              f"{marks[0] / marks[-1]:.3f}; load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+CARDS = ("() => [...document.querySelectorAll('.steer-gen')].slice(0, 6).map(e => e.dataset.state + '|' + "
+         "e.querySelector('.steer-text').innerText)")
+
+
+def page(repeats: int) -> None:
+    from tests.support.browser import browser_page, streamlit_server
+
+    with streamlit_server(timeout=180) as url, browser_page() as tab:
+        tab.goto(url + "/steering")
+        tab.wait_for_function("() => [...document.querySelectorAll('.steer-gen')].filter("
+                              "e => e.dataset.state === 'done').length >= 6", timeout=900_000)
+        slider = tab.get_by_role("slider", name="Coefficient")
+        for _ in range(repeats):
+            before = tab.evaluate(CARDS)
+            slider.focus()
+            start = time.perf_counter()
+            slider.press("ArrowRight")
+            first = None
+            while time.perf_counter() - start < 900:
+                now = tab.evaluate(CARDS)
+                if first is None and any(c.startswith("live|") for c in now):
+                    first = time.perf_counter() - start
+                if all(c.startswith("done|") for c in now) and now[2:] != before[2:]:
+                    break
+                time.sleep(0.03)
+            done = time.perf_counter() - start
+            shown = "never streamed" if first is None else f"{first:.2f} s"
+            print(f"page, coefficient -> {slider.input_value()}: first words {shown}, complete side by side "
+                  f"with scores {done:.2f} s; load {os.getloadavg()[0]:.1f}", flush=True)
+            tab.wait_for_timeout(1000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--page", action="store_true", help="also time the page in a browser")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    engine(args.repeats)
+    if args.page:
+        page(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

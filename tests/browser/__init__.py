@@ -1,0 +1,1 @@
+"""Browser tests: Playwright + Debian Chromium against a live `streamlit run` (tests/support/browser.py)."""

@@ -1,0 +1,82 @@
+"""The running machinery (app.running) outside a page: jobs on worker threads, cooperative Stop,
+one computation per key however many callers wait for it, and costs recorded for estimates."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from app import running
+from hubcore.errors import Cancelled
+from hubcore.progress import report
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch, tmp_path):
+    import hubcore.estimates
+
+    monkeypatch.setattr(hubcore.estimates, "cache_root", lambda: tmp_path)  # measurements go here
+    running.clear()
+    yield
+    running.clear()
+
+
+CALLS: list[int] = []
+
+
+def slow(model, progress=None, steps=20, pause=0.02):
+    CALLS.append(steps)
+    for i in range(steps):
+        time.sleep(pause)
+        report(progress, (i + 1) / steps, f"step {i + 1}/{steps}")
+    return {"steps": steps}
+
+
+def test_a_stopped_job_ends_at_its_next_report_and_keeps_nothing():
+    key = running.run_key(slow, "spec", {"steps": 200})
+    job = running.start(slow, None, "spec", None, key, "slow", {"steps": 200, "pause": 0.01})
+    while job.fraction < 0.05:
+        time.sleep(0.01)
+    job.cancel.set()
+    assert job.done.wait(5)
+    assert isinstance(job.error, Cancelled)
+    assert 0.05 <= job.fraction < 0.5  # it stopped between steps, early
+    assert running.cached(key) == (False, None)
+    assert key not in running._jobs
+
+
+def test_the_job_reports_stage_progress_and_time_left():
+    key = running.run_key(slow, "spec", {"steps": 10})
+    job = running.start(slow, None, "spec", None, key, "slow", {"steps": 10, "pause": 0.15})
+    while job.fraction < 0.3:
+        time.sleep(0.02)
+    text = job.status()
+    assert text.startswith("step ") and "% · " in text and "elapsed" in text
+    job.done.wait(5)
+    assert job.result == {"steps": 10} and running.cached(key) == (True, {"steps": 10})
+
+
+def test_callers_of_the_same_run_share_one_computation():
+    CALLS.clear()
+    out = []
+
+    def ask():
+        out.append(running.get_result(slow, "spec", lambda: None, None, steps=15, pause=0.02))
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert CALLS == [15] and out == [{"steps": 15}] * 3
+
+
+def test_a_finished_run_teaches_the_estimate():
+    from hubcore.estimates import predict
+
+    running.get_result(slow, "spec", lambda: None, None, steps=5, pause=0.01)
+    # a registered experiment is recorded under its name; this plain function under its own
+    est = predict(slow.__qualname__, "spec", {"steps": 5, "pause": 0.01})
+    assert est is not None and est.seconds > 0.04 and est.runs == 1
