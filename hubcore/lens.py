@@ -96,11 +96,11 @@ def chunk_rows(model: "Handle") -> int:
 
 def vocab_block(model: "Handle", rows: int) -> int:
     """Head rows per block for `lens_reduce_blocked` on `rows` states, or 0 for the row-chunked
-    `lens_reduce`: blocking is a local fast path (the remote path ships as it was) and needs a
-    plain linear head."""
+    `lens_reduce`. Blocking needs a plain linear head; it runs the same way locally and remotely,
+    so a remote reading equals the local one exactly (the reductions' float order is the same)."""
     import torch
 
-    if not VOCAB_BLOCK or model.remote != "off" or type(model.readout.head) is not torch.nn.Linear:
+    if not VOCAB_BLOCK or type(model.readout.head) is not torch.nn.Linear:
         return 0
     return max(128, min(model.vocab, VOCAB_BLOCK // max(rows, 1)))
 

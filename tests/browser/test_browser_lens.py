@@ -52,7 +52,7 @@ def test_logit_lens_page(server):
 
         # type new text, run: the export (the heatmap's data) holds the new tokens
         page.get_by_role("textbox", name="Text", exact=True).fill("Hoy es un buen")
-        page.get_by_role("button", name="Run").click()
+        page.get_by_role("button", name="Run", exact=True).click()
         page.get_by_text("'Hoy'", exact=False).first.wait_for(timeout=120_000)
         df = download_until(page, lambda d: "Hoy" in set(d["input_token"]), keep_default_na=False)
         assert df["position"].max() == 4
