@@ -35,7 +35,11 @@ SOURCES = sorted([*(ROOT / "hubcore").rglob("*.py"), *(ROOT / "app").rglob("*.py
 WRITERS = {"cache.py", "models/default.py", "langprob.py", "experiments/result.py", "models/whisper_base.py",
            # the demo bundle (a temporary directory renamed into place) and the measured run times
            # (a temporary file renamed into place)
-           "demo_bundle.py", "estimates.py"}
+           "demo_bundle.py", "estimates.py",
+           # the checkup's report and tables at the user's --out (like experiments/result.py), and
+           # the tuned lens's translators (built in the cache's temporary directory, renamed into
+           # place by cache.ensure_entry; read back with weights_only=True)
+           "experiments/checkup_report.py", "tuned_lens.py"}
 
 
 def _tree(path: Path) -> ast.AST:

@@ -204,9 +204,11 @@ def test_round_trip(pairs: list[tuple[str, str]], kind: str, newline: str, bom: 
 
 @PROPERTY_SETTINGS
 @given(
+    # a file cannot start with a U+FEFF character: at the start of UTF-8 bytes it is the byte-order
+    # mark, which decoding removes (hypothesis found texts=['\ufeff', '0'])
     texts=st.lists(
         cell.filter(lambda t: "\n" not in t and "\r" not in t), min_size=1, max_size=15, unique=True
-    )
+    ).filter(lambda ts: not ts[0].startswith("\ufeff"))
 )
 def test_texts_round_trip(texts: list[str]) -> None:
     got, notes = parse_texts("\n".join(texts).encode("utf-8"), "lines.txt")
