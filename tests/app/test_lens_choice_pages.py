@@ -19,12 +19,18 @@ CODE = str(ROOT / "pages" / "code_anchors.py")
 pytestmark = [pytest.mark.usefixtures("fresh_streamlit"), pytest.mark.default_model]
 
 
-def strip_tokens(spec: str) -> list:
-    """The top tokens drawn in a strip chart, in order (from its inline datasets)."""
-    data = json.loads(spec).get("datasets", {})
-    rows = [r for values in data.values() for r in values if "top_token" in r]
+def strip_tokens(chart) -> list:
+    """The top tokens a strip chart draws, in order: from the data Streamlit ships beside the spec
+    (Arrow IPC), or inline in the spec."""
+    import pyarrow as pa
+
+    frames = [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets]
+    rows = [t for f in frames if "top_token" in f for t in f["top_token"]]
+    if not rows:
+        data = json.loads(chart.proto.spec).get("datasets", {})
+        rows = [r["top_token"] for values in data.values() for r in values if "top_token" in r]
     assert rows, "the strip chart carries no top_token rows"
-    return [r["top_token"] for r in rows]
+    return rows
 
 
 def test_code_page_lens_choice_reaches_the_strip(default_model, monkeypatch):
@@ -39,12 +45,14 @@ def test_code_page_lens_choice_reaches_the_strip(default_model, monkeypatch):
     for key in ("code_lens", "code_roles_lens", "code_strip_lens"):
         box = at.selectbox(key=key)
         assert list(box.options) == list(LENSES) and box.value == "logit"
-    logit_strip = at.get("vega_lite_chart")[-1].proto.spec
+    logit_chart = at.get("vega_lite_chart")[-1]
+    logit_strip, logit_tokens = logit_chart.proto.spec, strip_tokens(logit_chart)
     at.selectbox(key="code_strip_lens").select("tuned").run(timeout=300)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    tuned_strip = at.get("vega_lite_chart")[-1].proto.spec
+    tuned_chart = at.get("vega_lite_chart")[-1]
+    tuned_strip = tuned_chart.proto.spec
     assert "Top tuned-lens token" in tuned_strip and "Top logit-lens token" in logit_strip
     # identity translators: the tuned lens reads the same top token at every position
-    assert strip_tokens(tuned_strip) == strip_tokens(logit_strip)
+    assert strip_tokens(tuned_chart) == logit_tokens
     assert any("--lens tuned" in c.value for c in at.code)
