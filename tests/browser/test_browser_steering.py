@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, SCREENSHOTS, browser_page, download_csv, screenshot, streamlit_server
+from tests.support.browser import ARTIFACTS, SCREENSHOTS, browser_page, download_csv, pick_option, screenshot, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.default_model]
 
@@ -106,8 +106,7 @@ def test_steering_page_escapes_streams_keeps_the_previous_run_and_pins_history(s
         page.get_by_text("Run history").wait_for()
         pin = page.get_by_role("combobox", name="Pin runs side by side")
         for label in ("#3 · layer 9 · coefficient 5.5", "#2 · layer 9 · coefficient 5"):
-            pin.click()
-            page.get_by_role("option", name=label, exact=True).click()
+            pick_option(page, pin, label)
             page.keyboard.press("Escape")
         page.get_by_text("Run #3 · layer 9 · coefficient 5.5").wait_for(timeout=60_000)
         page.get_by_text("Run #2 · layer 9 · coefficient 5", exact=True).wait_for(timeout=60_000)

@@ -113,6 +113,7 @@ def test_parallel_app_sessions_equal_one_session(default_model):
     """Three AppTest sessions on the Logit Lens page at once (two texts), against the default
     model and an empty result cache: every session draws exactly what a lone session draws."""
     from streamlit.testing.v1 import AppTest
+    from streamlit.testing.v1.util import patch_config_options
 
     from app.registry import ROOT
     from app.widgets import clear_results
@@ -131,7 +132,10 @@ def test_parallel_app_sessions_equal_one_session(default_model):
     clear_results()
     alone = {t: session(t) for t in dict.fromkeys(texts)}
     clear_results()
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    # AppTest flips the global `global.appTest` option on for each run and restores the old value
+    # after it, so one session finishing first would switch it off under the others (their widgets
+    # then go unrecorded): hold it on for the whole parallel block.
+    with patch_config_options({"global.appTest": True}), ThreadPoolExecutor(max_workers=3) as pool:
         together = list(pool.map(session, texts))
     clear_results()
     for text, spec in zip(texts, together):

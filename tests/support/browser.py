@@ -133,6 +133,26 @@ def download_until(page, changed, scope=None, index: int = 0, tries: int = 60, *
     raise AssertionError(f"the CSV download never changed; last one:\n{df}")
 
 
+def pick_option(page, box, name: str, tries: int = 12) -> None:
+    """Open the combobox `box` and click its option `name`.
+
+    A rerun that changes the options replaces the widget and closes a menu opened on the old one,
+    so a missing option is retried on a freshly opened menu (up to `tries` x 5 s).
+    """
+    for _ in range(tries):
+        box.click()
+        option = page.get_by_role("option", name=name, exact=True)
+        try:
+            option.wait_for(timeout=5_000)
+            option.click()
+            return
+        except Exception as exc:  # playwright's TimeoutError: the menu was stale or closed
+            if "Timeout" not in type(exc).__name__ + str(exc):
+                raise
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the option {name!r} never appeared in the menu")
+
+
 def wait_chart(page, timeout: float = 300_000, scope=None) -> None:
     root = scope if scope is not None else page
     root.locator(CHART).first.locator("canvas, svg").first.wait_for(timeout=timeout)
