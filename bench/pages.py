@@ -90,11 +90,29 @@ def time_pages(cache: Path, pages: list[str], label: str) -> dict[str, tuple[flo
     return out
 
 
+def text_of(tokens: int) -> str:
+    """Spanish sentences cut at the word where the default model's tokenizer reaches `tokens`."""
+    from transformers import AutoTokenizer
+
+    from hubcore.models.default import default_model_dir
+
+    tok = AutoTokenizer.from_pretrained(default_model_dir())
+    words = (SPANISH * (tokens // 10 + 1)).split(" ")
+    lo, hi = 1, len(words)
+    while lo < hi:  # the fewest words whose text has at least `tokens` tokens (BOS included)
+        mid = (lo + hi) // 2
+        if len(tok(" ".join(words[:mid]))["input_ids"]) >= tokens:
+            hi = mid
+        else:
+            lo = mid + 1
+    return " ".join(words[:lo])
+
+
 def lens_width(cache: Path, tokens: int) -> None:
     from tests.support.browser import CHART, browser_page, streamlit_server
 
     os.environ["HUBCORE_CACHE_DIR"] = str(cache)
-    text = SPANISH * max(1, round(tokens / 36.5))  # ~36.5 tokens per sentence for this tokenizer
+    text = text_of(tokens)
     with streamlit_server(timeout=180) as url, browser_page(height=1000) as tab:
         start = time.perf_counter()
         tab.goto(f"{url}/logit_lens?text={quote(text)}")
