@@ -210,13 +210,14 @@ class SideBySide:
         for col, column in zip(st.columns(len(columns)), columns):
             show(col, heading(column.title))
             for seed in seeds:
-                slot = col.empty()
-                self.slots[(column.key, seed)] = slot
                 before = previous.text_html(column.key, seed) if previous is not None else None
                 if before is None:
-                    show(slot, card(CURSOR, f"seed {seed} · waiting for the model…", "previous"))
+                    first = card(CURSOR, f"seed {seed} · waiting for the model…", "previous")
                 else:
-                    show(slot, card(before, f"seed {seed} · still run {previous.label}: updating…", "previous"))
+                    first = card(before, f"seed {seed} · still run {previous.label}: updating…", "previous")
+                # the card itself is the slot later writes replace: an `st.empty()` first would
+                # blank the column on screen for a frame at every rerun, before its card arrives
+                self.slots[(column.key, seed)] = col.markdown(first, unsafe_allow_html=True)
 
     def stream(self, partials: Sequence[Any]) -> None:
         """Draw every row's text so far (`hubcore.experiments.actadd.Partial`s of one step)."""

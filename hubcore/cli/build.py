@@ -83,7 +83,9 @@ def add_experiment(tree: dict[tuple[str, ...], Any], root: Any, exp: Experiment,
             child.required = True
             tree[path] = child
         sub = tree[path]
-    p = sub.add_parser(leaf, help=exp.summary, description=exp.description.replace("%", "%%"))
+    # argparse %-formats a subcommand's `help` (the parent's listing) but a description only when
+    # it holds "%(prog)": escape the first, never the second (it printed "95%%")
+    p = sub.add_parser(leaf, help=exp.summary.replace("%", "%%"), description=exp.description)
     defaults = exp.defaults()
     for param in exp.params:
         add_param(p, param, defaults[param.name])

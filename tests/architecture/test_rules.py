@@ -180,3 +180,19 @@ def test_modules_have_docstrings(folder):
     missing = [str(p.relative_to(ROOT)) for p in _py(ROOT / folder)
                if p.stat().st_size > 0 and ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None]
     assert not missing, f"modules without a docstring saying why they exist: {missing}"
+
+
+def test_cli_help_shows_percent_signs_once(capsys):
+    """argparse %-formats option and subcommand help but not descriptions: a text with "95%" must
+    print as "95%" everywhere (it printed "95%%" in the checkup's description)."""
+    from hubcore.cli import build_parser
+    from hubcore.experiments.registry import load_all
+
+    parser = build_parser()
+    for args in ([], *([*exp.command] for exp in load_all().values())):
+        try:
+            parser.parse_args([*args, "--help"])
+        except SystemExit:
+            pass
+    out = capsys.readouterr().out
+    assert "95%" in out and "%%" not in out
