@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hubcore.cache import cache_root
+from tests.support.browser import ARTIFACTS, streamlit_server
 
 
 def linked_cache(target: Path) -> Path:
@@ -42,3 +43,12 @@ def seed_costs(root: Path, experiment: str, spec, runs: list[tuple[float, float]
     data[f"{experiment} @ {spec_identity(spec)}"] = [list(r) for r in runs]
     path.write_text(json.dumps(data))
     os.utime(path)
+
+
+@pytest.fixture(scope="module")
+def server(default_model):  # default_model: the cache is converted before the server starts
+    """A `streamlit run` server on the real cache, one per test module (a module that needs its own
+    cache or set-up defines its own `server`)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with streamlit_server() as url:
+        yield url

@@ -11,16 +11,9 @@ import re
 
 import pytest
 
-from tests.support.browser import (EXCEPTION, browser_page, download_csv, screenshot,
-                           streamlit_server, wait_chart, wait_idle)
+from tests.support.browser import (EXCEPTION, browser_page, download_csv, screenshot, wait_chart, wait_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.default_model]
-
-
-@pytest.fixture(scope="module")
-def server(default_model):  # default_model: the cache is converted before the server starts
-    with streamlit_server() as url:
-        yield url
 
 
 def test_arithmetic_page(server):

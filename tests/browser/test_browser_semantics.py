@@ -11,16 +11,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.support.browser import (browser_page, download_csv, download_until, screenshot,
-                           streamlit_server, wait_chart)
+from tests.support.browser import (browser_page, download_csv, download_until, screenshot, wait_chart)
 
 pytestmark = [pytest.mark.browser, pytest.mark.default_model]
-
-
-@pytest.fixture(scope="module")
-def server(default_model):  # default_model: the cache is converted before the server starts
-    with streamlit_server() as url:
-        yield url
 
 
 def test_semantics_page(server):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, SCREENSHOTS, browser_page, download_csv, pick_option, screenshot, streamlit_server
+from tests.support.browser import SCREENSHOTS, browser_page, download_csv, pick_option, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.default_model]
 
@@ -19,13 +19,6 @@ CARDS = """() => [...document.querySelectorAll('.steer-gen')].filter(e => e.offs
     state: e.dataset.state, opacity: parseFloat(getComputedStyle(e).opacity),
     meta: e.querySelector('.steer-meta').innerText, text: e.querySelector('.steer-text').innerText}))"""
 MARKUP_PROMPT = "<strong>La comida</u> \x10 del restaurante"
-
-
-@pytest.fixture(scope="module")
-def server():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with streamlit_server() as url:
-        yield url
 
 
 def _cards(page) -> list[dict]:

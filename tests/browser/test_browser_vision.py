@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, browser_page, streamlit_server
+from tests.support.browser import ARTIFACTS, browser_page
 from tests.support.tiny_vlms import save_tiny_vlm
 
 pytestmark = [pytest.mark.browser]
 
 CHART = "[data-testid='stVegaLiteChart']"
 EXCEPTION = "[data-testid='stException']"
-
-
-@pytest.fixture(scope="module")
-def server():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with streamlit_server() as url:
-        yield url
 
 
 def test_vision_page_panel_then_tiny_model(server, tmp_path, monkeypatch):
