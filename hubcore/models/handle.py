@@ -49,6 +49,16 @@ class Handle:
         return self.nn._module
 
     @property
+    def family(self) -> str:
+        """The architecture family the card names (e.g. gemma3_text, whisper, llava)."""
+        return str(self.card.family)
+
+    @property
+    def name(self) -> str:
+        """The model's display name (the card's)."""
+        return str(self.card.name)
+
+    @property
     def num_layers(self) -> int:
         return int(self.card.layers)
 

@@ -85,14 +85,6 @@ class SpeechHandle(Handle):
         return self.parts["feature_extractor"]
 
     @property
-    def family(self) -> str:
-        return str(self.card.family)
-
-    @property
-    def name(self) -> str:
-        return str(self.card.name)
-
-    @property
     def is_whisper(self) -> bool:
         return self.arch.encoder_decoder
 

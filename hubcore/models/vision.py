@@ -79,10 +79,6 @@ class VisionHandle(Handle):
         return self.parts["processor"]
 
     @property
-    def family(self) -> str:
-        return str(self.card.family)
-
-    @property
     def family_info(self) -> Family:
         return self.parts["family"]
 
