@@ -516,7 +516,7 @@ def steering_tokens(model: "HubModel", a: str = "start", b: str = "end") -> tupl
     page="code",
     tables=(Table("generations", GENERATION_COLUMNS, "one greedy continuation per (item, layer, strength)"),
             Table("rates", tuple(RATE_COLUMNS), "share of range(0, ...) per (layer, strength), 95% CI")),
-    params=(SOURCE,
+    params=(SOURCE, PROGRAMS,
             Param("layer", "layer 0..L (default: the middle block)", type=int),
             Param("strengths", "strengths (0, the unsteered baseline, is always run)", type=float, many="nargs"),
             Param("scale", "raw: multiply the unembedding difference (the paper); residual: strengths are "

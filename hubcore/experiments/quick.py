@@ -26,7 +26,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "semantics roles": {"n": 12, "n_boot": 50},
     "code lists": {"max_programs": 22, "sites": "code", "n_boot": 50},
     "code roles": {"max_programs": 6, "n_boot": 50},
-    "code range-steer": {"strengths": [0.0, 4.0]},
+    "code range-steer": {"strengths": [0.0, 4.0], "max_programs": 24},
     "code strip": {"code": "numbers = [1, 2, 3]\nfor n in numbers:\n    print(n)"},
     "steer": {"prompt": ["La comida del restaurante"], "coef": 5.0, "seeds": 1, "max_new_tokens": 6,
               "n_boot": 0},

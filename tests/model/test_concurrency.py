@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import torch
 
 from hubcore.experiments.logit_lens import logit_lens
@@ -108,36 +107,4 @@ def test_uploaded_data_is_part_of_the_cache_key():
         widgets.clear_results()
 
 
-@pytest.mark.default_model
-def test_parallel_app_sessions_equal_one_session(default_model):
-    """Three AppTest sessions on the Logit Lens page at once (two texts), against the default
-    model and an empty result cache: every session draws exactly what a lone session draws."""
-    from streamlit.testing.v1 import AppTest
-    from streamlit.testing.v1.util import patch_config_options
-
-    from app.registry import ROOT
-    from app.widgets import clear_results
-
-    main, lens = str(ROOT / "app" / "main.py"), str(ROOT / "pages" / "logit_lens.py")
-
-    def session(text: str) -> str:
-        at = AppTest.from_file(main, default_timeout=300).run()
-        at.switch_page(lens).run()
-        at.text_area[0].set_value(text)
-        at.button[0].click().run()
-        assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
-        return at.get("vega_lite_chart")[0].proto.spec  # the heatmap, data included
-
-    texts = ["Hoy es un buen", "Le ciel est", "Hoy es un buen"]
-    clear_results()
-    alone = {t: session(t) for t in dict.fromkeys(texts)}
-    clear_results()
-    # AppTest flips the global `global.appTest` option on for each run and restores the old value
-    # after it, so one session finishing first would switch it off under the others (their widgets
-    # then go unrecorded): hold it on for the whole parallel block.
-    with patch_config_options({"global.appTest": True}), ThreadPoolExecutor(max_workers=3) as pool:
-        together = list(pool.map(session, texts))
-    clear_results()
-    for text, spec in zip(texts, together):
-        assert spec == alone[text]
-    assert alone[texts[0]] != alone[texts[1]]
+# The three-sessions test is a browser test now: tests/browser/test_browser_concurrency.py
