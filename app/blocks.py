@@ -101,7 +101,7 @@ def reproduce_block(exp: Experiment, values: dict[str, Any], spec: Optional[Mode
     exp = find(exp.name)  # the CLI's defaults, even for an `on_page` variant
     command = reproduce_command(exp, values, spec, out=f"{exp.name.replace(' ', '_')}.csv")
     with st.expander("Reproduce this run", icon=":material/terminal:"):
-        st.code(command, language="bash")
+        st.code(command, language="bash", wrap_lines=True)  # a long text must not widen the page
         st.caption("The same computation headless; the URL of this page also carries these "
                    "parameters." + (f" {note}" if note else ""))
 

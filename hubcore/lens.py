@@ -112,6 +112,31 @@ def layer_groups(layers: Sequence[int], positions: int, vocab: int) -> list[list
     return [layers[i:i + size] for i in range(0, len(layers), size)]
 
 
+def readout_roles(model: "Handle") -> Any:
+    """The readout's local modules under the role names the `intrace` reductions use
+    (`ln_final`, `lm_head`, `head_in`): the same functions then run outside a trace."""
+    from types import SimpleNamespace
+
+    r = model.readout
+    return SimpleNamespace(ln_final=r.norm, lm_head=r.head, head_in=r.head_in)
+
+
+def picked_states(model: "Handle", inputs: dict, layers: Sequence[int], rows: Any, cols: Any) -> dict[int, Any]:
+    """The residual states at (`rows`, `cols`) of every layer in `layers`, from ONE forward that
+    stops after the deepest (local runs: states are small, the readout's products are not; a
+    remote run reduces inside its trace instead, so only readings travel)."""
+    import nnsight
+
+    with model.trace(**inputs) as tracer:
+        got = []
+        for layer in layers:  # module access must follow execution order
+            h = residual(model.nn, layer)
+            got.append(h[rows.to(h.device), cols.to(h.device)])
+        saved = nnsight.save(got)
+        tracer.stop()
+    return dict(zip(layers, saved))
+
+
 def lens_at(
     model: "Handle",
     encoded: Sequence[Encoded],
@@ -162,6 +187,15 @@ def lens_at(
                                token_budget, progress)
     pairs = dict(zip(chosen, translator_pairs(model, chosen) if lens == "tuned" else [None] * len(chosen)))
 
+    def reduce_one(head: Any, picked: Any, pair: Any, block: int, own: Any) -> list[Any]:
+        """One layer's reading of its saved states, locally: what the remote trace body below does
+        inline (a trace body may call only `intrace` functions, which travel by value)."""
+        if pair is not None:  # the tuned lens: this layer's translator first
+            picked = translate(picked, pair[0], pair[1])
+        if block:
+            return lens_reduce_blocked(head, picked, k, tgt, mix, apply_norm, head_in, softcap, scale, block, own)
+        return lens_reduce(head, picked, k, tgt, mix, apply_norm, head_in, softcap, scale, chunk, own)
+
     def run_batch(batch: Sequence[int]) -> None:
         inputs = model_inputs(model, [encoded[i].ids for i in batch])
         rows, cols = batch_index(encoded, batch, wanted, inputs["input_ids"].shape[1])
@@ -171,23 +205,28 @@ def lens_at(
         block = vocab_block(model, len(rows))
         saved: list[Any] = []
         groups = layer_groups(chosen, len(rows), model.vocab)
+        states = picked_states(model, inputs, chosen, rows, cols) if model.remote == "off" else None
         for g, group in enumerate(groups):
-            with model.trace(**inputs) as tracer:
-                reduced = []
-                for layer in group:  # module access must follow execution order
-                    h = residual(nn, layer)
-                    picked = h[rows.to(h.device), cols.to(h.device)]
-                    pair = pairs[layer]
-                    if pair is not None:  # the tuned lens: this layer's translator first
-                        picked = translate(picked, pair[0], pair[1])
-                    if block:
-                        reduced.append(lens_reduce_blocked(nn, picked, k, tgt, mix, apply_norm, head_in,
-                                                           softcap, scale, block, own))
-                    else:
-                        reduced.append(lens_reduce(nn, picked, k, tgt, mix, apply_norm, head_in, softcap,
-                                                   scale, chunk, own))
-                part = nnsight.save(reduced)
-                tracer.stop()  # the forward need not go past the deepest layer read
+            if states is not None:  # local: the readout reduces the saved states, no forward again
+                roles = readout_roles(model)
+                part = [reduce_one(roles, states[layer], pairs[layer], block, own) for layer in group]
+            else:
+                with model.trace(**inputs) as tracer:  # remote: only `intrace` functions inside
+                    reduced = []
+                    for layer in group:  # module access must follow execution order
+                        h = residual(nn, layer)
+                        picked = h[rows.to(h.device), cols.to(h.device)]
+                        pair = pairs[layer]
+                        if pair is not None:  # the tuned lens: this layer's translator first
+                            picked = translate(picked, pair[0], pair[1])
+                        if block:
+                            reduced.append(lens_reduce_blocked(nn, picked, k, tgt, mix, apply_norm, head_in,
+                                                               softcap, scale, block, own))
+                        else:
+                            reduced.append(lens_reduce(nn, picked, k, tgt, mix, apply_norm, head_in, softcap,
+                                                       scale, chunk, own))
+                    part = nnsight.save(reduced)
+                    tracer.stop()  # the forward need not go past the deepest layer read
             saved.extend(part)
             if len(groups) > 1:
                 report(progress, (done + len(batch) * (g + 1) / len(groups)) / len(encoded),

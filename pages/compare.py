@@ -156,6 +156,6 @@ c2.download_button("Download every curve (CSV)",
                    file_name="checkup_curves.csv", mime="text/csv", icon=":material/download:", key="cmp_curves",
                    on_click="ignore")
 with st.expander("Reproduce this comparison", icon=":material/terminal:", expanded=True):
-    st.code(command, language="bash")
+    st.code(command, language="bash", wrap_lines=True)
     st.caption("Writes the same report as one self-contained HTML file (it opens offline), with a .json "
                "summary and one CSV per table beside it.")
