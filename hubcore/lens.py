@@ -206,9 +206,9 @@ def lens_at(
         saved: list[Any] = []
         groups = layer_groups(chosen, len(rows), model.vocab)
         states = picked_states(model, inputs, chosen, rows, cols) if model.remote == "off" else None
+        roles = readout_roles(model) if states is not None else None
         for g, group in enumerate(groups):
             if states is not None:  # local: the readout reduces the saved states, no forward again
-                roles = readout_roles(model)
                 part = [reduce_one(roles, states[layer], pairs[layer], block, own) for layer in group]
             else:
                 with model.trace(**inputs) as tracer:  # remote: only `intrace` functions inside
