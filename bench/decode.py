@@ -11,7 +11,8 @@ Floors (measured here, interleaved with the workload):
 Workload: `steering.generation.generate_ids` (the project's decode loop inside one trace), greedy,
 no intervention, `--tokens` new tokens, at batch 1 and batch 8; per-token time = the median gap
 between consecutive `on_token` calls (one forward + pick + host work; the prompt pass excluded).
-The head's share is shown by timing its GEMV + argmax alone. The load average is printed: on a
+The head's share is shown by timing its GEMV + argmax alone, with PyTorch's `linear` and
+with `models.decode_kernels` (what the local loop uses). The load average is printed: on a
 shared 2-core machine only ratios within this run mean anything. Issue 17's targets: batch 1
 <= 2.0x the bandwidth floor; batch 8 <= 2.5x its floor.
 
@@ -62,6 +63,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from hubcore import models
+    from hubcore.models.decode_kernels import decode_kernels
     from hubcore.steering.generation import generate_ids
 
     torch.set_num_threads(2)
@@ -90,16 +92,21 @@ def main() -> None:
         torch.nn.functional.linear(one, weight).argmax(-1)
         return time.perf_counter() - start
 
+    def head_kernels() -> float:
+        with decode_kernels("cpu"):
+            return head()
+
     def decode(prompts):
         return lambda cb: generate_ids(model, prompts, max_new_tokens=args.tokens, greedy=True, on_token=cb)
 
     decode([PROMPT])(lambda *a: None)  # warm-up
-    t: dict[str, list[float]] = {k: [] for k in ("bw", "gemm", "head", "b1", "b8")}
+    t: dict[str, list[float]] = {k: [] for k in ("bw", "gemm", "head", "headk", "b1", "b8")}
     loads, steps = [], {"b1": 0, "b8": 0}
     for _ in range(args.repeats):
         t["bw"].append(bandwidth())
         gaps1 = step_times(decode([PROMPT]))
         t["head"].append(statistics.median(head() for _ in range(5)))
+        t["headk"].append(statistics.median(head_kernels() for _ in range(5)))
         t["gemm"].append(gemm())
         gaps8 = step_times(decode(prompts8))
         t["bw"].append(bandwidth())
@@ -119,6 +126,8 @@ def main() -> None:
     print(f"GEMM [229 x {d}] @ [{d} x {vocab}]: {rate / 1e9:6.1f} GFLOP/s -> batch-8 compute "
           f"{8 * flops_per_token / rate * 1e3:6.1f} ms/step, floor {floor8 * 1e3:6.1f} ms/step")
     print(f"head GEMV + argmax alone      : {med['head'] * 1e3:6.1f} ms ({weight.numel() * 4 / med['head'] / 1e9:.1f} GB/s)")
+    print(f"  the same, decode kernels    : {med['headk'] * 1e3:6.1f} ms ({weight.numel() * 4 / med['headk'] / 1e9:.1f} GB/s; "
+          "hubcore.models.decode_kernels, as the local decoding loop runs it)")
     print(f"decode batch 1                : {med['b1'] * 1e3:6.1f} ms/step ({steps['b1']} gaps)   "
           f"ratio to the bandwidth floor {med['b1'] / floor1:.2f}x")
     print(f"decode batch 8                : {med['b8'] * 1e3:6.1f} ms/step ({steps['b8']} gaps)   "

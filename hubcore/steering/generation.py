@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Sequence
 
 from ..errors import InputError
+from ..models.decode_kernels import decode_kernels
 from ..models.intrace import decode, edit_layers
 from ..progress import Progress, report
 from ..tokens import Encoded, encode, model_inputs, pad_left
@@ -167,17 +168,40 @@ def generate_ids(
         mask = inputs["attention_mask"]
         pos = inputs.get("position_ids")
         pos = pos[:, -1:] if pos is not None else None
+        settings = (int(max_new_tokens), bool(greedy), float(temperature), float(top_p),
+                    float(frequency_penalty), seeds, state, eos, pad_id, bool(stop_at_newline),
+                    NUCLEUS_CANDIDATES)
         with model.trace(**inputs, **kwargs):
             edit_layers(nn, edits, (), False)
             output = nn.output
-            result = nnsight.save(decode(
-                nn, output.logits[:, -1], output.past_key_values, mask, pos, int(max_new_tokens),
-                bool(greedy), float(temperature), float(top_p), float(frequency_penalty), seeds, state,
-                eos, pad_id, bool(stop_at_newline), NUCLEUS_CANDIDATES, callback))
+            if local:  # the prompt pass only; the loop runs after the trace, on the plain model
+                first = nnsight.save(output.logits[:, -1])
+                cache = nnsight.save(output.past_key_values)
+            else:  # one remote job: the loop runs inside the trace, on the server
+                result = nnsight.save(decode(nn, output.logits[:, -1], output.past_key_values,
+                                             mask, pos, *settings, callback))
+        if local:
+            with decode_kernels(model.device):
+                result = decode(PlainSteps(model), first, cache, mask, pos, *settings, callback)
     out, final_state = result
     if final_state is not None:
         gen.set_state(final_state)  # a later call continues the same stream
     return [list(r) for r in out]
+
+
+class PlainSteps:
+    """The local model as `intrace.decode` calls it: one forward per step and the tokenizer.
+
+    Decoding steps after the prompt pass carry no edits (they see them through the KV cache),
+    so locally they run on the plain module, outside any trace, where `DecodeKernels` applies.
+    """
+
+    def __init__(self, model: "Handle") -> None:
+        self.hf = model.hf
+        self.tokenizer = model.tokenizer
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.hf(**kwargs)
 
 
 def shared_prefix_pass(model: "Handle", encoded: Sequence[Encoded]) -> tuple[dict[str, Any], Any]:
