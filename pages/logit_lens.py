@@ -2,8 +2,10 @@
 
 The targets follow the text: picking an example fills both; editing the text switches the example
 box to "Custom" and drops the example's targets (a text gets its own, suggested from its run).
-A long text is shown through a window of positions (default the last `WINDOW`), so the heatmap
-always fits the page.
+A long text is read and shown through a window of positions (default the last `WINDOW`): the lens
+runs on those positions only (issue 17: a 484-token text had taken 131 s for columns nobody saw),
+moving the window reads the new ones, and "Read every position" reads them all at once (the window
+then moves instantly). The heatmap always fits the page.
 """
 
 import streamlit as st
@@ -14,6 +16,7 @@ from app.lens_quality_view import lens_quality_section
 from app.widgets import current_spec, require_model, run_experiment, user_errors
 from hubcore.experiments.logit_lens import EXAMPLES, logit_lens, suggest_targets
 from hubcore.experiments.registry import of
+from hubcore.tokens import encode
 
 EXP = on_page(of(logit_lens))
 CUSTOM = "Custom"
@@ -81,17 +84,33 @@ with st.form("lens_form"):
     lenses = list(EXP.param("lens").choices)  # issue 16: logit | tuned | patchscope
     lens = st.selectbox("Lens", lenses, index=lenses.index(start["lens"]), key="lens_choice",
                         help=EXP.param("lens").help)
+    every = st.toggle(f"Read every position (default: the {WINDOW} the heatmap shows)", value=False,
+                      key="lens_every", help=f"A text longer than {WINDOW} tokens is read only in the heatmap's "
+                                             "window, and moving the window reads the new positions. Switched on, "
+                                             "every position is read in one run (longer), and the window then moves "
+                                             "without reading anything again.")
     st.form_submit_button("Run", type="primary", icon=":material/play_arrow:", on_click=text_submitted,
                           args=(examples,))
 
+with user_errors():
+    n = len(encode(model.tokenizer, [text])[0])
+c1, c2 = st.columns(2)
+lo, hi = c1.slider("Layers shown", 0, model.num_layers, (0, model.num_layers), key="lens_layers")
+p_lo, p_hi = 0, n - 1
+if n > WINDOW:
+    linked = [p for p in start.get("positions") or () if 0 <= p < n] if text == start["text"] else []
+    first = (min(linked), max(linked)) if linked else (n - WINDOW, n - 1)
+    p_lo, p_hi = c2.slider("Positions shown", 0, n - 1, first, key=f"lens_positions_{hash(text)}",
+                           help=f"A window of the text's {n} positions (the heatmap fits the page)"
+                                + ("." if every else "; moving it reads the new positions."))
+windowed = n > WINDOW and not every
 values = {"text": text, "top_k": int(top_k), "raw": bool(raw), "targets": parse_targets(targets_text),
-          "lens": lens}
+          "lens": lens, "positions": list(range(p_lo, p_hi + 1)) if windowed else []}
 sync_url(EXP, values)
 with user_errors():
     kwargs, _ = EXP.call_kwargs(values)
     report = run_experiment(logit_lens, current_spec(), **kwargs)
 
-top = report.num_layers
 tokens = report.input_tokens
 n = len(tokens)
 listed = " · ".join(repr(t) for t in tokens)
@@ -100,12 +119,12 @@ if n <= INLINE_TOKENS:
 else:
     with st.expander(f"Input tokens ({n})", icon=":material/format_list_numbered:"):
         st.caption(listed)
-c1, c2 = st.columns(2)
-lo, hi = c1.slider("Layers shown", 0, top, (0, top), key="lens_layers")
-p_lo, p_hi = 0, n - 1
-if n > WINDOW:
-    p_lo, p_hi = c2.slider("Positions shown", 0, n - 1, (n - WINDOW, n - 1), key=f"lens_positions_{hash(text)}",
-                           help=f"A window of the text's {n} positions (the heatmap fits the page).")
+read = [int(p) for p in report.positions]  # the positions this result holds (a window, or all)
+if not read[0] <= p_lo <= p_hi <= read[-1]:  # a previous result (a stopped run) of another text
+    p_lo, p_hi = read[0], read[-1]
+if windowed and len(read) < n:
+    st.caption(f"Read: positions {p_lo}–{p_hi} of {n} (the window). Switch on \"Read every position\" "
+               "to read them all.")
 cells = report.cells
 cells = cells[(cells["layer"] >= lo) & (cells["layer"] <= hi) & (cells["position"] >= p_lo) & (cells["position"] <= p_hi)]
 window = f" (positions {p_lo}–{p_hi} of {n})" if (p_lo, p_hi) != (0, n - 1) else ""
@@ -118,9 +137,8 @@ output_block(report.csv_frame(), heat, "logit_lens", EXP, values, current_spec()
 
 if values["targets"]:
     st.subheader("Target tokens across layers")
-    positions = list(range(n))
     pos = st.select_slider(
-        "Position", options=positions, value=positions[-1],
+        "Position", options=read, value=read[-1],
         format_func=lambda p: f"{p}: {tokens[p]!r}", key=f"lens_pos_{hash(text)}",
     )
     tg = report.targets

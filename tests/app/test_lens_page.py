@@ -79,6 +79,37 @@ def test_a_long_text_is_windowed_and_its_token_list_folds(default_model):
     assert not any(f"{n} tokens:" in c.value for c in at.caption)
 
 
+def test_a_long_text_reads_only_its_window_until_every_position_is_asked_for(default_model, monkeypatch):
+    """Issue 17: the lens reads the heatmap's window, a moved window reads the new positions, and
+    "Read every position" reads them all (the window then moves without a run)."""
+    import hubcore.experiments.logit_lens as L
+
+    read: list[list[int]] = []
+    real = L.lens_at
+
+    def spy(model, encoded, positions=None, **kw):
+        read.append(list(positions[0]))
+        return real(model, encoded, positions=positions, **kw)
+
+    monkeypatch.setattr(L, "lens_at", spy)
+    text = " ".join(f"term{i}" for i in range(40))
+    at = run_text(lens_page(), text)
+    n = len(default_model.tokenizer(text)["input_ids"])
+    assert read[-1] == list(range(n - 48, n))
+    assert any("Read: positions" in c.value for c in at.caption)
+    window = next(s for s in at.slider if str(s.key).startswith("lens_positions_"))
+    window.set_value((0, 9)).run()
+    assert read[-1] == list(range(0, 10))
+    assert {row["position"] for row in chart_data(at, 0)} == set(range(0, 10))
+    at.toggle(key="lens_every").set_value(True)
+    at.button[0].click().run()
+    assert read[-1] == list(range(n)) and not at.exception
+    runs = len(read)
+    next(s for s in at.slider if str(s.key).startswith("lens_positions_")).set_value((5, 20)).run()
+    assert len(read) == runs  # every position is read already: the window only filters
+    assert {row["position"] for row in chart_data(at, 0)} == set(range(5, 21))
+
+
 def test_a_stopped_run_says_so_and_keeps_the_previous_result(default_model):
     at = lens_page()
     before = chart_data(at, 0)

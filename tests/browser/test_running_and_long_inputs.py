@@ -64,6 +64,8 @@ def test_running_state_warns_shows_time_left_and_stops_keeping_the_previous_resu
     with browser_page(height=1000) as page:
         page.goto(server + "/logit_lens")
         wait_chart(page, 300_000)
+        # every position of a long text: a long run (by default only the heatmap's 48 are read)
+        page.get_by_text("Read every position", exact=False).click()
         run_text(page, (SPANISH * 5)[:600])
         page.get_by_text("predicted to take about", exact=False).wait_for(timeout=120_000)
         # the stage text arrives with the run's first report (before it: "Starting…" and the
