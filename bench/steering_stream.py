@@ -50,7 +50,7 @@ CARDS = ("() => [...document.querySelectorAll('.steer-gen')].slice(0, 6).map(e =
          "e.querySelector('.steer-text').innerText)")
 
 
-def page(repeats: int) -> None:
+def page(repeats: int, poll: float = 0.03) -> None:
     from tests.support.browser import browser_page, streamlit_server
 
     with streamlit_server(timeout=180) as url, browser_page() as tab:
@@ -70,7 +70,7 @@ def page(repeats: int) -> None:
                     first = time.perf_counter() - start
                 if all(c.startswith("done|") for c in now) and now[2:] != before[2:]:
                     break
-                time.sleep(0.03)
+                time.sleep(poll)
             done = time.perf_counter() - start
             shown = "never streamed" if first is None else f"{first:.2f} s"
             print(f"page, coefficient -> {slider.input_value()}: first words {shown}, complete side by side "
@@ -81,12 +81,15 @@ def page(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--page", action="store_true", help="also time the page in a browser")
+    parser.add_argument("--poll", type=float, default=0.03, help="seconds between two looks at the cards")
+    parser.add_argument("--no-engine", action="store_true", help="time the page only")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     os.chdir(ROOT)
-    engine(args.repeats)
+    if not args.no_engine:
+        engine(args.repeats)
     if args.page:
-        page(args.repeats)
+        page(args.repeats, args.poll)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,9 @@ import streamlit as st
 from app.blocks import initial_values, on_page, output_block, sync_url
 from app.charts import layer_lines, lens_heatmap
 from app.lens_quality_view import lens_quality_section
-from app.widgets import current_spec, require_model, run_experiment, user_errors
-from hubcore.experiments.logit_lens import EXAMPLES, logit_lens, suggest_targets
+from app.widgets import current_spec, load_with_progress, require_model, run_experiment, user_errors
+from hubcore.experiments.logit_lens import EXAMPLES, logit_lens, suggest_targets, token_count
 from hubcore.experiments.registry import of
-from hubcore.tokens import encode
 
 EXP = on_page(of(logit_lens))
 CUSTOM = "Custom"
@@ -93,7 +92,8 @@ with st.form("lens_form"):
                           args=(examples,))
 
 with user_errors():
-    n = len(encode(model.tokenizer, [text])[0])
+    n = token_count(text, lambda: getattr(model, "tokenizer", None) or load_with_progress(current_spec()).tokenizer,
+                    WINDOW)  # a short text needs no tokenizer: a bundled page opens before the model loads
 c1, c2 = st.columns(2)
 lo, hi = c1.slider("Layers shown", 0, model.num_layers, (0, model.num_layers), key="lens_layers")
 p_lo, p_hi = 0, n - 1

@@ -8,7 +8,7 @@ the same call runs on NDIF) and returns tidy DataFrames.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import pandas as pd
 
@@ -156,6 +156,19 @@ def logit_lens(
                      f"'{IDENTITY_PROMPT}' with the state written at '?' (one forward per cell).")
     return result("lens", {"topk": topk, "cells": cells, "targets": targets_df}, notes,
                   input_tokens=inputs, num_layers=model.num_layers, raw=raw, lens=lens, positions=wanted)
+
+
+def token_count(text: str, tokenizer: Callable[[], Any], fits: int) -> int:
+    """The text's token count, or an upper bound on it when that bound is at most `fits`.
+
+    A token holds at least one UTF-8 byte (+2 for special tokens), so a short text's bound needs
+    no tokenizer: a page deciding whether a text needs a window of positions opens from the demo
+    bundle before the model has loaded. `tokenizer()` is called only for longer texts.
+    """
+    bound = len(check_text(text).encode("utf-8")) + 2
+    if bound <= fits:
+        return bound
+    return len(encode(tokenizer(), [text])[0])
 
 
 def read_positions(positions: Sequence[int], n_tok: int) -> list[int]:

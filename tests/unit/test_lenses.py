@@ -144,3 +144,19 @@ def test_training_lowers_the_kl_and_the_translators_round_trip(tiny_model, cache
     assert tuned_lens.has_translators(model)
     # another model (other weights) has none
     assert not tuned_lens.has_translators(tiny_model("llama"))
+
+
+def test_token_count_needs_no_tokenizer_for_a_short_text_and_counts_a_long_one(tiny_tokenizer):
+    """The Logit Lens page places its window from this count; a short text (the bundled
+    examples) must not wait for a tokenizer, a long one is counted exactly."""
+    from hubcore.experiments.logit_lens import token_count
+
+    def never():
+        raise AssertionError("a short text needs no tokenizer")
+
+    short = "今天是开心的一"
+    bound = token_count(short, never, 48)
+    assert bound == len(short.encode("utf-8")) + 2
+    assert bound >= len(tiny_tokenizer(short)["input_ids"])
+    long_text = "a long text " * 20
+    assert token_count(long_text, lambda: tiny_tokenizer, 48) == len(tiny_tokenizer(long_text)["input_ids"])
