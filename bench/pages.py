@@ -116,13 +116,15 @@ def lens_width(cache: Path, tokens: int) -> None:
     with streamlit_server(timeout=180) as url, browser_page(height=1000) as tab:
         start = time.perf_counter()
         tab.goto(f"{url}/logit_lens?text={quote(text)}")
-        tab.get_by_text("Positions shown").wait_for(timeout=1_200_000)
+        tab.get_by_text("Input tokens (", exact=False).first.wait_for(timeout=1_200_000)  # the result
         tab.locator(CHART).first.locator("canvas, svg.marks").first.wait_for(timeout=300_000)
         tab.wait_for_timeout(3000)
         took = time.perf_counter() - start
         label = tab.get_by_text("Input tokens (", exact=False).first.inner_text()
-        widest = tab.evaluate("Math.max(document.documentElement.scrollWidth, ...Array.from("
-                              "document.querySelectorAll('*')).map(e => e.getBoundingClientRect().right))")
+        # as tests/browser/test_running_and_long_inputs.py measures it: the page's scroll width or
+        # a chart, canvas, SVG or code block sticking out (a slider's clipped native input is not)
+        widest = tab.evaluate("Math.max(document.documentElement.scrollWidth, ...Array.from(document.querySelectorAll("
+                              "'canvas, svg, [data-testid=stVegaLiteChart], pre, code')).map(e => e.getBoundingClientRect().right))")
         heat = tab.locator(CHART).first.locator("canvas, svg.marks").first.bounding_box()["width"]
         main = tab.evaluate("document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
                             ".getBoundingClientRect().width")

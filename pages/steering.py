@@ -15,10 +15,10 @@ from hubcore.experiments.registry import Experiment, default_layer, of
 SWEEP, SCORERS = of(S.steer), of(S.scorers)
 LANGS = {"es": "Spanish", "zh": "Chinese", "en": "English"}
 SET_FOR = {"es": "es-prefixes", "zh": "zh-reviews", "en": "en-prefixes"}
-# Where the page opens (the CLI keeps its own defaults): Spanish text steered with the pairs given
-# one by one (the text's own language first, then English), coefficient 5 beside the unsteered
-# text, two seeds, no CI for one prompt; sweeps over 4 prompts and coefficients -16..16.
-SIDE = on_page(SWEEP, lang="es", presets="", coefs=[0.0, 5.0], seeds=2, n_boot=0)
+# Where the page opens (the CLI keeps its own defaults): the side by side's defaults live in
+# hubcore.experiments.page_defaults (the demo bundle computes exactly that call); sweeps over 4
+# prompts and coefficients -16..16.
+SIDE = on_page(SWEEP)
 SWEEPS = on_page(SWEEP, lang="es", presets="", n=4, coefs=[-16.0, -8.0, -4.0, 0.0, 4.0, 8.0, 16.0], seeds=2)
 
 st.title("Steering")
@@ -47,7 +47,8 @@ c1, c2 = st.columns([1, 3])
 lang = c1.selectbox("Text language", list(LANGS), format_func=LANGS.get, key="st_lang",
                     index=list(LANGS).index(start["lang"]) if start["lang"] in LANGS else 0)
 examples = prompt_set(SET_FOR[lang], 12, seed=0)
-linked = (start["prompt"] or [None])[0]
+same_lang = lang == start["lang"]  # the link's (or the page's default) prompt and pairs are in its language
+linked = (start["prompt"] or [None])[0] if same_lang else None
 if linked and linked not in examples:
     examples = [linked] + examples
 prompt = c2.selectbox("Prompt (or type your own below)", examples, key=f"st_prompt_{lang}")
@@ -57,7 +58,7 @@ instruction = st.text_input("Instruction prefix (empty = none)",
                             default_instruction if start["instruction"] is None else start["instruction"],
                             key=f"st_instr_{lang}")
 
-given = [p.split(":", 1) for p in start["pair"] or () if ":" in p]
+given = [p.split(":", 1) for p in start["pair"] or () if ":" in p] if same_lang else []
 native = given[0] if len(given) == 2 else S.PRESET_PAIRS[lang]
 english = given[1] if len(given) == 2 else S.PRESET_PAIRS["en"]
 c1, c2, c3, c4 = st.columns(4)

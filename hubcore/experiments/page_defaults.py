@@ -85,6 +85,26 @@ def default_clip() -> Any:
     return clips[wanted] if wanted in clips else next(iter(clips.values()))
 
 
+def _steering_side() -> dict[str, Any]:
+    """The Steering page's side by side: its first Spanish prompt steered with the Spanish pair
+    and the English one, coefficient 5 beside the unsteered text, two seeds, no CI."""
+    from ..data.steering_prompts import prompt_set
+    from .actadd import PRESET_PAIRS
+
+    native, english = PRESET_PAIRS["es"], PRESET_PAIRS["en"]
+    return {"lang": "es", "presets": "", "prompt": [prompt_set("es-prefixes", 12, seed=0)[0]],
+            "pair": [f"{native[0]}:{native[1]}", f"{english[0]}:{english[1]}"],
+            "layers": lambda model: [default_layer(model)], "coefs": [0.0, 5.0], "seeds": 2, "n_boot": 0}
+
+
+def _no_watcher(model: Any) -> Any:
+    """The page streams its side by side to a watcher; a bundled run has nobody watching (every
+    `Stream` is the same argument to a result cache)."""
+    from .actadd import Stream
+
+    return Stream(lambda partials: None)
+
+
 def _runs() -> tuple[PageRun, ...]:
     return (
         PageRun("lens", _lens_example()),
@@ -107,6 +127,7 @@ def _runs() -> tuple[PageRun, ...]:
         PageRun("audio similarity", {"n": 6, "n_boot": 500}, tag="crosslingual", on_open=False),
         PageRun("audio lens", {"n": 12, "n_boot": 500}, on_open=False),
         PageRun("audio steer", {"n": 6, "n_boot": 500}, on_open=False),
+        PageRun("sweep", _steering_side(), extra={"stream": _no_watcher}),  # the Steering side by side
         PageRun("vision align", {"n": 20}, on_open=False),  # needs a VLM: never bundled
     )
 

@@ -68,3 +68,21 @@ def test_a_page_opens_from_the_bundle_before_its_model_has_loaded(default_model,
             break
         time.sleep(0.05)
     assert len(loads) == 1
+
+
+def test_the_steering_page_opens_its_side_by_side_from_the_bundle(default_model, own_bundle_and_estimates,
+                                                                  monkeypatch):
+    """Issue 14: every page that computes on open is in the bundle; the Steering page's side by
+    side (3 columns x 2 seeds) opens from it without generating anything."""
+    import app.running as running
+
+    lines = demo_bundle.build(root=own_bundle_and_estimates, only={"sweep"}, load=lambda kind: default_model)
+    assert lines[0].startswith("bundled sweep")
+    started = []
+    monkeypatch.setattr(running, "start", lambda *a, **k: started.append(a) or pytest.fail("computed live"))
+    at = AppTest.from_file(MAIN, default_timeout=240).run()
+    at.switch_page(str(ROOT / "pages" / "steering.py")).run()
+    assert not at.exception, at.exception
+    assert any("Opened from the demo bundle" in c.value for c in at.caption)
+    cards = " ".join(m.value for m in at.markdown if "steer-gen" in m.value)
+    assert cards.count('data-state="done"') == 6 and not started

@@ -90,7 +90,8 @@ def test_a_long_text_is_windowed_within_the_page_width(server):
         page.goto(server + "/logit_lens")
         wait_chart(page, 300_000)
         run_text(page, SPANISH * 3)  # ~110 tokens
-        page.get_by_text("Positions shown").wait_for(timeout=600_000)
+        page.get_by_text("Positions shown").wait_for(timeout=600_000)  # drawn before the run now
+        page.get_by_text("Input tokens (", exact=False).first.wait_for(timeout=600_000)  # the result
         wait_chart(page)
         screenshot(page, "ux_lens_long")
         assert widest(page) <= page.viewport_size["width"], repr(overflowing(page, page.viewport_size["width"]))
