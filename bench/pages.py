@@ -12,6 +12,9 @@ Logit Lens run on a text no page opens on (so no default result is cached by it)
 Per page, headless Chromium at 1400x1000: *first paint* = from `goto` to the page's title drawn;
 *first result* = to the first "Download CSV" button (every result block has one), i.e. chart,
 caption and export on screen. From the bundle the page must also say "Opened from the demo bundle".
+Each `goto` is a full page load (the browser parses Streamlit's scripts and the chart library
+again, ~1.5 s of the first result here); the `clicked` lines then open the same pages by the
+sidebar's links in one session, as a presenter clicks through.
 
 `--lens-tokens N` (default 500): the Logit Lens on a text of about N tokens: its token count, the
 widest element's right edge, the heatmap's width and the page width (px), before the issue was
@@ -71,7 +74,27 @@ def open_page(tab, url: str, path: str, bundled: bool) -> tuple[float, float, bo
     return paint, result, said
 
 
+def click_page(tab, path: str) -> tuple[float, float, bool]:
+    """Like `open_page`, by the sidebar's link (the app's own navigation: no page reload, so the
+    browser's scripts and chart library are loaded already, as for a presenter clicking through)."""
+    from app.registry import EXPERIMENT_PAGES, HOME
+
+    title = next(p.title for p in [HOME, *EXPERIMENT_PAGES] if p.url_path == path)
+    start = time.perf_counter()
+    tab.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
+    tab.locator("h1").filter(has_text=title.split()[0]).first.wait_for(timeout=600_000)
+    paint = time.perf_counter() - start
+    if path == "home":
+        return paint, paint, False
+    tab.get_by_text(RESULT).filter(visible=True).first.wait_for(timeout=900_000)
+    result = time.perf_counter() - start
+    said = tab.get_by_text("Opened from the demo bundle", exact=False).count() > 0
+    return paint, result, said
+
+
 def time_pages(cache: Path, pages: list[str], label: str) -> dict[str, tuple[float, float, bool]]:
+    """Each page opened by URL (a full page load), then again by the sidebar's links in a fresh
+    session (`[label, clicked]` lines); returns the URL openings."""
     from tests.support.browser import browser_page, streamlit_server
 
     os.environ["HUBCORE_CACHE_DIR"] = str(cache)
@@ -86,6 +109,17 @@ def time_pages(cache: Path, pages: list[str], label: str) -> dict[str, tuple[flo
             out[path] = open_page(tab, url, path, label == "bundle")
             paint, result, said = out[path]
             print(f"[{label}] /{path}: first paint {paint:.2f} s, first result {result:.2f} s"
+                  + (" (opened from the demo bundle)" if said else "") + f"; {load()}", flush=True)
+    with streamlit_server(timeout=180) as url, browser_page(height=1000) as tab:
+        tab.goto(url + WARM)  # loads the model
+        tab.get_by_text(RESULT).filter(visible=True).first.wait_for(timeout=900_000)
+        # the clicks run in a fresh session (the Logit Lens page opens on its example again)
+        # that starts on a page by URL, not timed
+        tab.goto(url + "/semantics")
+        tab.get_by_text(RESULT).filter(visible=True).first.wait_for(timeout=900_000)
+        for path in [p for p in pages if p != "home"]:
+            paint, result, said = click_page(tab, path)
+            print(f"[{label}, clicked] {path}: title {paint:.2f} s, first result {result:.2f} s"
                   + (" (opened from the demo bundle)" if said else "") + f"; {load()}", flush=True)
     return out
 
