@@ -60,11 +60,12 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 
 
-def open_page(tab, url: str, path: str, bundled: bool) -> tuple[float, float, bool]:
-    """(first paint, first result, said 'Opened from the demo bundle') in seconds."""
+def timed(tab, path: str, go, title) -> tuple[float, float, bool]:
+    """(first paint, first result, said 'Opened from the demo bundle') in seconds: `go()` opens
+    the page, `title` is its title's locator."""
     start = time.perf_counter()
-    tab.goto(f"{url}/{path}")
-    tab.locator("h1").first.wait_for(timeout=600_000)
+    go()
+    title.wait_for(timeout=600_000)
     paint = time.perf_counter() - start
     if path == "home":
         return paint, paint, False
@@ -74,22 +75,19 @@ def open_page(tab, url: str, path: str, bundled: bool) -> tuple[float, float, bo
     return paint, result, said
 
 
+def open_page(tab, url: str, path: str) -> tuple[float, float, bool]:
+    """A page opened by its URL: a full page load."""
+    return timed(tab, path, lambda: tab.goto(f"{url}/{path}"), tab.locator("h1").first)
+
+
 def click_page(tab, path: str) -> tuple[float, float, bool]:
-    """Like `open_page`, by the sidebar's link (the app's own navigation: no page reload, so the
+    """A page opened by the sidebar's link (the app's own navigation: no page reload, so the
     browser's scripts and chart library are loaded already, as for a presenter clicking through)."""
     from app.registry import EXPERIMENT_PAGES, HOME
 
     title = next(p.title for p in [HOME, *EXPERIMENT_PAGES] if p.url_path == path)
-    start = time.perf_counter()
-    tab.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True).click()
-    tab.locator("h1").filter(has_text=title.split()[0]).first.wait_for(timeout=600_000)
-    paint = time.perf_counter() - start
-    if path == "home":
-        return paint, paint, False
-    tab.get_by_text(RESULT).filter(visible=True).first.wait_for(timeout=900_000)
-    result = time.perf_counter() - start
-    said = tab.get_by_text("Opened from the demo bundle", exact=False).count() > 0
-    return paint, result, said
+    link = tab.locator("[data-testid=stSidebarNav]").get_by_text(title, exact=True)
+    return timed(tab, path, link.click, tab.locator("h1").filter(has_text=title.split()[0]).first)
 
 
 def time_pages(cache: Path, pages: list[str], label: str) -> dict[str, tuple[float, float, bool]]:
@@ -106,7 +104,7 @@ def time_pages(cache: Path, pages: list[str], label: str) -> dict[str, tuple[flo
         print(f"[{label}] warm-up (model load + one lens run): {time.perf_counter() - start:.1f} s; {load()}",
               flush=True)
         for path in pages:
-            out[path] = open_page(tab, url, path, label == "bundle")
+            out[path] = open_page(tab, url, path)
             paint, result, said = out[path]
             print(f"[{label}] /{path}: first paint {paint:.2f} s, first result {result:.2f} s"
                   + (" (opened from the demo bundle)" if said else "") + f"; {load()}", flush=True)

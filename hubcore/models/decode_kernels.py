@@ -2,17 +2,20 @@
 
 A decoding step multiplies one new position per row (batch 1-8 here) by every weight of the
 model: matrix-vector work that only memory bandwidth bounds. PyTorch's CPU `linear` hands that
-shape to MKL's single-threaded GEMV (batch 1: ~9 GB/s on this 2-core machine, about half its
-bandwidth) or to a transposed GEMM that is slower still for 2-16 rows (the 262k x 640 output head
-took 195 ms for 6 rows, against 78 ms here). oneDNN's inner product, which PyTorch ships for its
-own compiler (`torch.ops.mkldnn._linear_pointwise`), runs the same product on every intra-op
-thread: the default model's step reads its 1.07 GB of weights at ~16 GB/s instead of ~10.
+shape to MKL's GEMV, which runs on one thread (the default model's 262k x 640 head at batch 1:
+72 ms = 9.3 GB/s on this 2-core machine, about half its bandwidth), or for 2-16 rows to a
+transposed GEMM that is slower still (the head took 195 ms for 6 rows). Rerouted here: the
+vocabulary-sized head at batch 1 to oneDNN's inner product, which PyTorch ships for its own
+compiler (`torch.ops.mkldnn._linear_pointwise`) and runs on every intra-op thread (49 ms), and
+every weight at 2-64 rows to `weight @ x.T` (MKL's threaded GEMM, weight untransposed: ~4x
+faster for the head). A block's batch-1 GEMV stays on MKL: its states then stay bit-identical to
+transformers' own decoding steps (oneDNN saved ~10 ms a step there but rounds differently).
 
 `DecodeKernels` is a `TorchFunctionMode` (thread-local, so concurrent sessions are untouched)
-that routes such `linear` calls there while it is active, and leaves every other call alone.
-The result differs from MKL's by float rounding only (max |difference| ~5e-5 on the default
-model's logits, like a change of batch size); `generation.generate_ids` uses it for its local
-decoding loop, never inside a trace (so NDIF and the dry run see plain modules).
+that routes such `linear` calls while it is active, and leaves every other call alone. A
+rerouted product differs from MKL's by float rounding only (max |difference| ~5e-5 on the
+default model's logits, like a change of batch size); `generation.generate_ids` uses it for its
+local decoding loop, never inside a trace (so NDIF and the dry run see plain modules).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def routes(x: Any, weight: Any, bias: Any) -> bool:
 
 
 class DecodeKernels(TorchFunctionMode):
-    """While active (in this thread), small-batch fp32 CPU `linear` calls run on oneDNN."""
+    """While active (in this thread), small-batch fp32 CPU `linear` calls take the kernels above."""
 
     def __init__(self, op: Any) -> None:
         super().__init__()

@@ -5,8 +5,9 @@ The prompt pass is a trace with the interventions applied; the decode loop
 cache. So the steered prompt positions are edited exactly once and generated tokens are never
 edited (they see the edit only through the cache: ActAdd semantics). Remotely the loop runs
 inside the same trace body, so a run is one job, not one per token; locally it runs after the
-trace on the plain model with `models.decode_kernels` (threaded products for the step's shapes). Position ids, stopping and sampling stay free of the model's
-generation-config defaults (no hidden top-k).
+trace on the plain model with `models.decode_kernels` (threaded products for the step's shapes).
+Position ids, stopping and sampling stay free of the model's generation-config defaults (no
+hidden top-k).
 
 `sweep_generate` runs items x coefficients as rows of one batched generation. With edits at the
 last prompt position only, each distinct prompt minus its last token runs once and its KV cache
