@@ -8,7 +8,8 @@ Floors (measured here, interleaved with the workload):
   a batch-8 step needs 2 x 8 x (weights) FLOPs, and its floor is the larger of that compute
   time and the bandwidth floor (a batch of 8 still reads the weights once).
 
-Workload: `steering.generation.generate_ids` (the project's decode loop inside one trace), greedy,
+Workload: `steering.generation.generate_ids` (locally: the prompt trace, then the decode loop on
+the plain model with `models.decode_kernels`), greedy,
 no intervention, `--tokens` new tokens, at batch 1 and batch 8; per-token time = the median gap
 between consecutive `on_token` calls (one forward + pick + host work; the prompt pass excluded).
 The head's share is shown by timing its GEMV + argmax alone, with PyTorch's `linear` and

@@ -259,9 +259,9 @@ def decode(nn: Any, logits: Any, cache: Any, mask: Any, pos: Any, steps: int, gr
            on_token: Any = None) -> tuple[list[list[int]], Any]:
     """Continue a batch from its prompt-pass `logits` `[B, V]` and KV `cache` for `steps` tokens.
 
-    Every step after the prompt is a plain forward of the model (`nn(...)` inside a trace runs
-    the module without interventions), so edits made in the prompt pass reach generated tokens
-    only through the cache. Rows stop at an EOS token (and with `stop_at_newline` after the
+    Every step after the prompt is a plain forward of the model (`nn(...)` inside a remote
+    trace runs the module without interventions; a local run passes the plain model after its
+    trace), so edits made in the prompt pass reach generated tokens only through the cache. Rows stop at an EOS token (and with `stop_at_newline` after the
     first token holding a newline); finished rows keep decoding a pad token. Returns the new
     token ids per row (EOS excluded) and, when rows share one random stream, its final state.
     `seeds` gives each row its own generator (a row then samples the same whether it runs alone
