@@ -55,6 +55,9 @@ def test_presenter_mode_enlarges_text_and_hides_advanced_controls(server):
         assert page.get_by_text("Reproduce this run").first.is_visible()
         page.get_by_text("Presenter mode").click()
         page.get_by_text("Reproduce this run").first.wait_for(state="hidden", timeout=60_000)
+        # The sidebar's stale "Run on" stays on screen until the rerun ends (Streamlit removes
+        # elements a rerun no longer draws only then): wait for it to go, then read the chart.
+        page.get_by_text("Run on").first.wait_for(state="hidden", timeout=60_000)
         wait_chart(page)
         assert chart_heights(page)[0] > before
         assert not page.get_by_text("Run on").first.is_visible()
