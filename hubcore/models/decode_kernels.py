@@ -8,7 +8,7 @@ transposed GEMM that is slower still (the head took 195 ms for 6 rows). Rerouted
 vocabulary-sized head at batch 1 to oneDNN's inner product, which PyTorch ships for its own
 compiler (`torch.ops.mkldnn._linear_pointwise`) and runs on every intra-op thread (49 ms), and
 every weight at 2-64 rows to `weight @ x.T` (MKL's threaded GEMM, weight untransposed: ~4x
-faster for the head). A block's batch-1 GEMV stays on MKL: its states then stay bit-identical to
+faster for the head), transposed back into a contiguous result (`rows_product`). A block's batch-1 GEMV stays on MKL: its states then stay bit-identical to
 transformers' own decoding steps (oneDNN saved ~10 ms a step there but rounds differently).
 
 `DecodeKernels` is a `TorchFunctionMode` (thread-local, so concurrent sessions are untouched)
@@ -28,6 +28,7 @@ from torch.overrides import TorchFunctionMode
 
 MAX_ROWS = 64  # above this, MKL's GEMM is the better kernel (a prompt pass, a lens)
 HEAD_SIZE = 1 << 24  # one row: only a vocabulary-sized head is rerouted (see `routes`)
+CHUNK = 1 << 16  # weight rows per GEMM of a vocabulary-sized head at 2-64 rows (`rows_product`)
 
 
 def onednn_linear() -> Any:
@@ -53,6 +54,25 @@ def routes(x: Any, weight: Any, bias: Any) -> bool:
     return 2 <= rows <= MAX_ROWS or (rows == 1 and weight.numel() >= HEAD_SIZE)
 
 
+def rows_product(flat: Any, weight: Any) -> Any:
+    """`flat @ weight.T` for 2-64 rows, contiguous, as `weight @ flat.T` (MKL's threaded GEMM
+    with the weight untransposed) transposed back.
+
+    The transpose must not be left as a view: every later op over the vocabulary (penalty,
+    softmax, top-k) then walks memory with a stride of the batch size, and at batch 6 the copies
+    they make cost 13 ms a step. A vocabulary-sized head is multiplied in blocks of
+    `CHUNK` weight rows, each block's `[CHUNK x rows]` result transposed while it is still in
+    cache (the same GEMM per block: the values do not change)."""
+    xt = flat.t()
+    n = weight.shape[0]
+    if n <= CHUNK:
+        return torch.mm(weight, xt).t().contiguous()
+    out = flat.new_empty((flat.shape[0], n))
+    for a in range(0, n, CHUNK):
+        out[:, a:a + CHUNK] = torch.mm(weight[a:a + CHUNK], xt).t()
+    return out
+
+
 class DecodeKernels(TorchFunctionMode):
     """While active (in this thread), small-batch fp32 CPU `linear` calls take the kernels above."""
 
@@ -69,8 +89,8 @@ class DecodeKernels(TorchFunctionMode):
                 flat = x.reshape(-1, x.shape[-1])
                 if flat.shape[0] == 1:
                     out = self.op(flat, weight, bias, "none", [], "")
-                else:  # weight @ x.T: MKL's threaded GEMM with the weight untransposed
-                    out = torch.mm(weight, flat.t()).t()
+                else:
+                    out = rows_product(flat, weight)
                     if bias is not None:
                         out = out + bias
                 return out.reshape(*x.shape[:-1], weight.shape[0])

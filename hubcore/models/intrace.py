@@ -221,7 +221,7 @@ def penalise(logits: Any, generated: Sequence[Sequence[int]], penalty: float) ->
         if toks:
             index[row, : len(toks)] = torch.tensor(list(toks))
             weight[row, : len(toks)] = -float(penalty)
-    return logits.scatter_add(1, index.to(logits.device), weight.to(logits.device))
+    return logits.scatter_add_(1, index.to(logits.device), weight.to(logits.device))  # our own copy
 
 
 def pick(logits: Any, greedy: bool, temperature: float, top_p: float, gens: Sequence[Any],

@@ -43,6 +43,22 @@ def test_rerouted_products_equal_torch_within_rounding(shape, rows, bias):
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-5)
 
 
+@needs_onednn
+@pytest.mark.parametrize("rows", [2, 6])
+def test_a_vocabulary_head_at_several_rows_comes_back_contiguous_with_the_same_values(rows):
+    """Blocks of `CHUNK` weight rows, the last one short: every block lands where it belongs."""
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(2 * K.CHUNK + 37, 16, generator=g)
+    x = torch.randn(rows, 1, 16, generator=g)
+    want = linear(x, w)
+    with K.decode_kernels("cpu"):
+        got = linear(x, w)
+    assert got.shape == want.shape and got.is_contiguous()  # a strided view made later ops copy
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-5)
+    assert torch.equal(got[:, 0], K.rows_product(x[:, 0], w))
+    assert torch.equal(got[:, 0, K.CHUNK:2 * K.CHUNK], torch.mm(w[K.CHUNK:2 * K.CHUNK], x[:, 0].t()).t())
+
+
 def test_off_the_cpu_the_mode_is_a_no_op():
     assert not isinstance(K.decode_kernels("meta"), K.DecodeKernels)
 
