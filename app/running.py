@@ -31,6 +31,7 @@ from typing import Any, Callable, Hashable, Optional
 import streamlit as st
 
 from hubcore import demo_bundle, estimates
+from hubcore.cpu_threads import leaving_a_core
 from hubcore.errors import Cancelled
 from hubcore.models.remote import reporting_status, using_api_key
 from hubcore.progress import cancellable, eta_seconds, format_duration
@@ -214,14 +215,17 @@ def stopped_view(key: tuple, site: str) -> Any:
 # -------------------------------------------------------------------------- running
 
 def start(fn: Callable[..., Any], model: Any, spec: Hashable, api_key: Optional[str], key: tuple,
-          name: str, params: dict[str, Any]) -> Job:
-    """Start `fn` on a worker thread (the NDIF key and remote status travel with it)."""
+          name: str, params: dict[str, Any], spare_core: bool = False) -> Job:
+    """Start `fn` on a worker thread (the NDIF key and remote status travel with it).
+    `spare_core`: the run streams to a browser on this machine, which gets a core
+    (`hubcore.cpu_threads`)."""
     estimate = estimates.predict(name, spec, params)
     job = Job(key=key, name=name, predicted=estimate.seconds if estimate else None)
 
     def work() -> None:
         try:
-            with using_api_key(api_key), reporting_status(lambda m: job.update(None, m)):
+            with using_api_key(api_key), reporting_status(lambda m: job.update(None, m)), \
+                    leaving_a_core(spare_core):
                 result = fn(model, progress=cancellable(job.update, job.cancel.is_set), **params)
             job.result = result
             remember(key, result)  # kept even if the page that asked has gone meanwhile
@@ -248,7 +252,8 @@ def wait_for(fn: Callable[..., Any], spec: Hashable, load: Callable[[], Any], ap
         job = _jobs.get(key)
     if job is None or job.cancel.is_set():
         model = load()
-        job = start(fn, model, spec, api_key, key, name, params)
+        streams_here = params.get("stream") is not None and st.context.ip_address is None  # a local viewer
+        job = start(fn, model, spec, api_key, key, name, params, spare_core=streams_here)
     inflight = _session(INFLIGHT)
     previous = inflight.get(site)
     if previous is not None and previous != key:

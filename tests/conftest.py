@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from hubcore.models import HubModel, ModelSpec, get_model, wrap_model
+from hubcore.steering import unsteered
 from tests.support.tiny_models import build_tiny_model, build_tiny_tokenizer, perturb_norms
 
 
@@ -25,6 +26,13 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(int(os.environ.get("HUBCORE_TEST_THREADS", "1")))
     config.addinivalue_line("markers", "default_model: uses the embedded Gemma-3-270M")
     config.addinivalue_line("markers", "browser: drives Debian Chromium against a real streamlit server")
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_rows() -> None:
+    """Every test starts without unsteered rows remembered by an earlier one (`steering.unsteered`):
+    a test's generations must not depend on which tests ran before it in the process."""
+    unsteered.forget()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ Choices, stated once:
   input (instruction prefix included, as ActAdd adds at the front of whatever the model reads),
   once, in the prompt pass; generated tokens see it only through the KV cache.
 - Coefficient 0 is generated once per (prompt, seed) and shared by every pair and layer, so
-  each sweep line starts from the same unsteered baseline.
+  each sweep line starts from the same unsteered baseline; a later local run on the same loaded
+  model reuses it (`steering.unsteered`), so a slider move decodes only the steered rows.
 - Each row samples from its own generator seeded by its seed: the same seed gives the same
   random stream to the unsteered and steered rows (common random numbers), and a row's text
   does not depend on which other rows share its batch.
@@ -538,16 +539,31 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[Job], inputs: Sequence[str]
 
     Rows at different layers share a batch: one per-position intervention per layer, whose
     coefficient is zero on the rows steered elsewhere (adding 0 leaves a state bit-identical).
+    Unsteered rows generated before on this loaded model (`steering.unsteered`: a slider move
+    on the Steering page keeps the unsteered column) are reused, not decoded again.
     Local runs report progress after every decoding step (remote runs after every batch);
-    `watch(job indices, texts, token counts)` sees a batch's rows after every step.
+    `watch(job indices, texts, token counts)` sees a batch's rows after every step, and the
+    reused rows as far as the batch has got (their first step + 1 tokens), so on a page every
+    column still advances together.
     """
     import torch
 
     from ..steering import Intervention, decode_text, generate_ids, sweep_chunks
+    from ..steering import unsteered
 
     d = model.hidden_size
-    chunks = sweep_chunks([lengths[j[0]] for j in jobs], 1, generation.max_new_tokens, ROW_TOKEN_BUDGET)
-    out: list[tuple[str, list[int]]] = []
+    settings = (generation.max_new_tokens, generation.greedy, generation.temperature, generation.top_p,
+                generation.frequency_penalty)
+    keys = {n: unsteered.row_key(inputs[j[0]], j[4], settings) for n, j in enumerate(jobs) if j[1] is None}
+    done: dict[int, list[int]] = {}
+    for n, key in keys.items():
+        ids = unsteered.recall(model, key)
+        if ids is not None:
+            done[n] = ids
+    reused = sorted(done)
+    todo = [n for n in range(len(jobs)) if n not in done]
+    parts = sweep_chunks([lengths[jobs[n][0]] for n in todo], 1, generation.max_new_tokens, ROW_TOKEN_BUDGET)
+    chunks = [[todo[i] for i in part] for part in parts]
     for n, chunk in enumerate(chunks):
         batch = [jobs[i] for i in chunk]
         interventions = []
@@ -568,8 +584,9 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[Job], inputs: Sequence[str]
             report(progress, (n + (step + 1) / generation.max_new_tokens) / len(chunks),
                    f"Generating token {step + 1}/{generation.max_new_tokens}"
                    + (f" (batch {n + 1}/{len(chunks)})" if len(chunks) > 1 else ""))
-            if watch is not None:
-                watch(rows, [decode_text(model, r, False) for r in so_far], [len(r) for r in so_far])
+            if watch is not None:  # reused rows advance with the batch: every column grows together
+                shown = [r for r in so_far] + [done[j][: step + 1] for j in reused]
+                watch(list(rows) + reused, [decode_text(model, r, False) for r in shown], [len(r) for r in shown])
 
         ids = generate_ids(
             model, [inputs[j[0]] for j in batch], interventions, generation.max_new_tokens,
@@ -577,9 +594,12 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[Job], inputs: Sequence[str]
             frequency_penalty=generation.frequency_penalty, row_seeds=[j[4] for j in batch],
             on_token=on_token if progress is not None or watch is not None else None,
         )
-        out.extend((decode_text(model, row, False), row) for row in ids)
-        report(progress, (n + 1) / len(chunks), f"Generated {len(out)}/{len(jobs)} continuations")
-    return out
+        for j, row in zip(chunk, ids):
+            done[j] = row
+            if j in keys:
+                unsteered.remember(model, keys[j], row)
+        report(progress, (n + 1) / len(chunks), f"Generated {len(done)}/{len(jobs)} continuations")
+    return [(decode_text(model, done[n], False), done[n]) for n in range(len(jobs))]
 
 
 def summarise(rows: "pd.DataFrame", n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":

@@ -16,7 +16,7 @@ from hubcore import steering as S
 from hubcore.errors import InputError
 from hubcore.experiments import actadd as E
 import hubcore.models.intrace as intrace
-from hubcore.steering import Intervention
+from hubcore.steering import Intervention, unsteered
 
 PROMPTS = ["The capital of France is a city that", "Hola, me llamo Ana y vivo en", "def add(a, b): return"]
 
@@ -162,6 +162,7 @@ def test_steer_rows_equal_single_runs(tiny):
     gen = E.Generation(max_new_tokens=5, temperature=1.5, top_p=0.9)
     grid = E.steer(tiny, PROMPTS[:2], "en", pairs, [2], [0.0, 8.0], seeds=[3], instruction="", generation=gen)
     for r in grid.rows.itertuples():
+        unsteered.forget()  # the unsteered row too is generated alone, not reused from the grid
         alone = E.steer(tiny, [r.prompt], "en", pairs, [2], [r.coef], seeds=[3], instruction="", generation=gen)
         assert alone.rows.continuation[0] == r.continuation
 
@@ -317,6 +318,7 @@ def test_stream_sees_every_row_token_by_token_and_changes_nothing(tiny):
               generation=E.Generation(max_new_tokens=5, temperature=1.5, top_p=0.9), n_boot=0)
     calls: list[list[E.Partial]] = []
     watched = E.steer(tiny, stream=E.Stream(calls.append), **kw)
+    unsteered.forget()  # the unwatched run generates every row again
     plain = E.steer(tiny, **kw)
     pd.testing.assert_frame_equal(watched.rows, plain.rows)
     assert 1 <= len(calls) <= 5
@@ -330,6 +332,39 @@ def test_stream_sees_every_row_token_by_token_and_changes_nothing(tiny):
     # streams compare equal (a result cache ignores who watches); the metadata leaves them out
     assert E.Stream(print) == E.Stream(calls.append) and hash(E.Stream(print)) == hash(E.Stream(len))
     assert "stream" not in watched.meta["params"]
+
+
+def test_a_rerun_reuses_the_unsteered_rows_and_they_equal_fresh_ones(tiny, monkeypatch):
+    """A slider move re-runs the side by side: its unsteered rows (coefficient 0) come from the
+    earlier run on this loaded model, only the steered rows are decoded, and the result equals a
+    run that generates every row; the stream still sees every row at every step."""
+    batches: list[int] = []
+    real = S.generate_ids
+
+    def spy(model, prompts, *args, **kwargs):
+        batches.append(len(prompts))
+        return real(model, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(S, "generate_ids", spy)
+    kw = dict(prompts=PROMPTS[:1], lang="en", pairs=(E.Pair("Good", "Bad", "en"),), layers=[1], seeds=[0, 1],
+              instruction="", generation=E.Generation(max_new_tokens=4, temperature=1.5, top_p=0.9), n_boot=0)
+    first = E.steer(tiny, coefs=[0.0, 4.0], **kw)
+    calls: list[list[E.Partial]] = []
+    moved = E.steer(tiny, coefs=[0.0, 6.0], stream=E.Stream(calls.append), **kw)
+    assert batches == [4, 2]  # 2 seeds x (unsteered, steered), then the steered rows only
+    assert calls and all(len(c) == 4 for c in calls)
+    assert all(len({p.new_tokens for p in c}) == 1 for c in calls)  # reused rows keep pace with the batch
+    assert [p.new_tokens for p in calls[0]] == [1] * 4
+    base = lambda rep: rep.rows[rep.rows.coef == 0].continuation.tolist()  # noqa: E731
+    seeds_0 = first.rows[first.rows.coef == 0].seed.tolist()
+    assert {p.seed: p.text for p in calls[-1] if p.pair is None} == dict(zip(seeds_0, base(first)))
+    assert base(moved) == base(first)
+    unsteered.forget()
+    fresh = E.steer(tiny, coefs=[0.0, 6.0], **kw)
+    assert batches[-1] == 4  # nothing remembered: every row decoded
+    pd.testing.assert_frame_equal(moved.rows, fresh.rows)
+    dry = E.steer(tiny.variant("local"), coefs=[0.0, 8.0], **kw)  # a remote run neither reuses nor keeps rows
+    assert batches[-1] == 4 and base(dry) == base(fresh)
 
 
 def test_progress_is_reported_every_token_so_a_stop_ends_the_run_within_one(tiny):

@@ -80,3 +80,39 @@ def test_a_finished_run_teaches_the_estimate():
     # a registered experiment is recorded under its name; this plain function under its own
     est = predict(slow.__qualname__, "spec", {"steps": 5, "pause": 0.01})
     assert est is not None and est.seconds > 0.04 and est.runs == 1
+
+
+def threads_seen(model, progress=None, stream=None):
+    import torch
+
+    return torch.get_num_threads()
+
+
+@pytest.mark.parametrize("spare", [True, False])
+def test_a_run_streaming_to_a_browser_here_leaves_it_a_core_and_gives_it_back(spare):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the suite runs with 1 (tests/conftest.py): give it one to spare
+    try:
+        key = running.run_key(threads_seen, "spec", {"stream": spare})
+        job = running.start(threads_seen, None, "spec", None, key, "threads", {"stream": object()}, spare_core=spare)
+        assert job.done.wait(10) and job.error is None
+        assert job.result == (1 if spare else 2)
+        assert torch.get_num_threads() == 2  # restored for whatever runs next
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_only_a_streamed_run_from_a_local_viewer_spares_a_core(monkeypatch):
+    started = []
+    monkeypatch.setattr(running, "start", lambda *a, **kw: started.append(kw["spare_core"]) or _done())
+    for params in ({"stream": object()}, {"stream": None}, {}):
+        running.wait_for(threads_seen, "spec", lambda: None, None, ("k", len(started)), "site", params, "threads")
+    assert started == [True, False, False]  # outside a browser session the viewer counts as local
+
+
+def _done():
+    job = running.Job(key=("done",), name="done")
+    job.done.set()
+    return job
