@@ -8,8 +8,9 @@ transposed GEMM that is slower still (the head took 195 ms for 6 rows). Rerouted
 vocabulary-sized head at batch 1 to oneDNN's inner product, which PyTorch ships for its own
 compiler (`torch.ops.mkldnn._linear_pointwise`) and runs on every intra-op thread (49 ms), and
 every weight at 2-64 rows to `weight @ x.T` (MKL's threaded GEMM, weight untransposed: ~4x
-faster for the head), transposed back into a contiguous result (`rows_product`). A block's batch-1 GEMV stays on MKL: its states then stay bit-identical to
-transformers' own decoding steps (oneDNN saved ~10 ms a step there but rounds differently).
+faster for the head), transposed back into a contiguous result (`rows_product`). A block's
+batch-1 GEMV stays on MKL: its states then stay bit-identical to transformers' own decoding
+steps (oneDNN saved ~10 ms a step there but rounds differently).
 
 `DecodeKernels` is a `TorchFunctionMode` (thread-local, so concurrent sessions are untouched)
 that routes such `linear` calls while it is active, and leaves every other call alone. A
