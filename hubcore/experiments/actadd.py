@@ -548,8 +548,7 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[Job], inputs: Sequence[str]
     """
     import torch
 
-    from ..steering import Intervention, decode_text, generate_ids, sweep_chunks
-    from ..steering import unsteered
+    from ..steering import Intervention, decode_text, generate_ids, sweep_chunks, unsteered
 
     d = model.hidden_size
     settings = (generation.max_new_tokens, generation.greedy, generation.temperature, generation.top_p,
@@ -585,7 +584,7 @@ def _generate_jobs(model: "HubModel", jobs: Sequence[Job], inputs: Sequence[str]
                    f"Generating token {step + 1}/{generation.max_new_tokens}"
                    + (f" (batch {n + 1}/{len(chunks)})" if len(chunks) > 1 else ""))
             if watch is not None:  # reused rows advance with the batch: every column grows together
-                shown = [r for r in so_far] + [done[j][: step + 1] for j in reused]
+                shown = list(so_far) + [done[j][: step + 1] for j in reused]
                 watch(list(rows) + reused, [decode_text(model, r, False) for r in shown], [len(r) for r in shown])
 
         ids = generate_ids(
