@@ -117,11 +117,16 @@ def download_until(page, changed, scope=None, index: int = 0, tries: int = 60, *
 
     Fails if an exception box appears meanwhile or the CSV never changes.
     """
+    from playwright.sync_api import TimeoutError as Timeout
+
     df = None
     for _ in range(tries):
         assert page.locator(EXCEPTION).count() == 0
         try:
             df = download_csv(page, scope, index, **read_csv)
+        except Timeout:  # the click landed on a button the rerun was replacing: no download came
+            page.wait_for_timeout(1000)
+            continue
         except Exception as exc:  # the rerun replaced the button while it was downloading
             if "canceled" not in str(exc):
                 raise
