@@ -31,7 +31,7 @@ from typing import Any, Callable, Hashable, Optional
 import streamlit as st
 
 from hubcore import demo_bundle, estimates
-from hubcore.cpu_threads import leaving_a_core
+from hubcore.cpu_threads import browser_watching
 from hubcore.errors import Cancelled
 from hubcore.models.remote import reporting_status, using_api_key
 from hubcore.progress import cancellable, eta_seconds, format_duration
@@ -217,15 +217,15 @@ def stopped_view(key: tuple, site: str) -> Any:
 def start(fn: Callable[..., Any], model: Any, spec: Hashable, api_key: Optional[str], key: tuple,
           name: str, params: dict[str, Any], spare_core: bool = False) -> Job:
     """Start `fn` on a worker thread (the NDIF key and remote status travel with it).
-    `spare_core`: the run streams to a browser on this machine, which gets a core
-    (`hubcore.cpu_threads`)."""
+    `spare_core`: the run streams to a browser on this machine, which gets a core while the
+    run streams (`hubcore.cpu_threads`)."""
     estimate = estimates.predict(name, spec, params)
     job = Job(key=key, name=name, predicted=estimate.seconds if estimate else None)
 
     def work() -> None:
         try:
             with using_api_key(api_key), reporting_status(lambda m: job.update(None, m)), \
-                    leaving_a_core(spare_core):
+                    browser_watching(spare_core):
                 result = fn(model, progress=cancellable(job.update, job.cancel.is_set), **params)
             job.result = result
             remember(key, result)  # kept even if the page that asked has gone meanwhile

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from hubcore.models import HubModel, ModelSpec, get_model, wrap_model
-from hubcore.steering import unsteered
+from hubcore.models import memo
 from tests.support.tiny_models import build_tiny_model, build_tiny_tokenizer, perturb_norms
 
 
@@ -29,10 +29,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_remembered_rows() -> None:
-    """Every test starts without unsteered rows remembered by an earlier one (`steering.unsteered`):
-    a test's generations must not depend on which tests ran before it in the process."""
-    unsteered.forget()
+def nothing_remembered() -> None:
+    """Every test starts without values remembered by an earlier one (`models.memo`: unsteered
+    rows, perplexities): a test's results must not depend on which tests ran before it."""
+    memo.forget_all()
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
+from ..cpu_threads import while_streaming
 from ..data.steering_prompts import PROMPT_SETS, prompt_set
 from ..errors import InputError
 from ..progress import Progress, report, scaled
@@ -437,8 +438,9 @@ def steer(
                 for l in layers:
                     jobs.extend((i, pi, l, c, s) for c in coefs if c != 0.0)
     watch = None if stream is None else _partials(stream, jobs, prompts, pairs)
-    texts = _generate_jobs(model, jobs, inputs, lengths, vectors, k, layers, generation, norm_preserving,
-                           scaled(progress, 0.0, 0.85), watch)
+    with while_streaming(watch is not None):  # a browser here redrawing the cards gets a core, then scoring gets it back
+        texts = _generate_jobs(model, jobs, inputs, lengths, vectors, k, layers, generation, norm_preserving,
+                               scaled(progress, 0.0, 0.85), watch)
 
     report(progress, 0.85, "Scoring sentiment, fluency and relevance")
     ids = [t[1] for t in texts]

@@ -7,8 +7,13 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..models.memo import ModelMemo
+
 if TYPE_CHECKING:
     from ..models.handle import Handle as HubModel
+
+# a continuation scored before on this loaded model (a slider move keeps the unsteered column)
+_perplexities = ModelMemo(4096)
 
 
 def continuation_perplexity(model: "HubModel", inputs: Sequence[str], new_ids: Sequence[Sequence[int]]) -> list[float]:
@@ -16,23 +21,30 @@ def continuation_perplexity(model: "HubModel", inputs: Sequence[str], new_ids: S
 
     Runs the blocks once over input + continuation and reads, inside the trace, only the
     log-probability of each continuation token at the position that predicts it (the lens at
-    the last layer is the model's own distribution). Empty continuations get NaN.
+    the last layer is the model's own distribution). Empty continuations get NaN. A pair scored
+    before on this loaded model (local runs) is not run again: its perplexity was computed in
+    another batch, so it may differ from a fresh one by float rounding (~1e-6 relative).
     """
     import torch
 
     from ..lens import lens_at
     from ..tokens import Encoded, encode
 
+    result = [float("nan")] * len(inputs)
+    keys = [(str(text), tuple(int(t) for t in ids)) for text, ids in zip(inputs, new_ids)]
+    recalled = {n: _perplexities.recall(model, key) for n, key in enumerate(keys) if key[1]}
+    for n, known in recalled.items():
+        if known is not None:
+            result[n] = known
     enc = encode(model.tokenizer, list(inputs))
     full, want, keep = [], [], []
     for n, (e, ids) in enumerate(zip(enc, new_ids)):
-        if not ids:
+        if not ids or recalled.get(n) is not None:
             continue
         seq = list(e.ids) + list(ids)[:-1]
         full.append(Encoded(ids=seq, offsets=[(0, 0)] * len(seq)))
         want.append(list(range(len(e) - 1, len(seq))))
         keep.append(n)
-    result = [float("nan")] * len(inputs)
     if not full:
         return result
     own = [[[int(t)] for t in new_ids[n]] for n in keep]
@@ -40,6 +52,7 @@ def continuation_perplexity(model: "HubModel", inputs: Sequence[str], new_ids: S
     for n, part in zip(keep, out.split()):
         nll = -part.own[0, :, 0].to(torch.float64).mean()
         result[n] = float(torch.exp(nll))
+        _perplexities.remember(model, keys[n], result[n])
     return result
 
 

@@ -10,20 +10,19 @@ them leaves 4 rows to decode instead of 6, and a batch of 4 steps faster than a 
 CPU (the vocabulary head's GEMM).
 
 Only local runs are remembered (a remote run's model lives elsewhere), per loaded model (a
-reloaded model starts empty), at most `MAX_ROWS` rows per model, oldest dropped first.
+reloaded model starts empty), at most `MAX_ROWS` rows per model, oldest dropped first
+(`models.memo.ModelMemo`).
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from typing import Any, Hashable, Optional, Sequence
+
+from ..models.memo import ModelMemo
 
 MAX_ROWS = 512
 
-_rows: "weakref.WeakKeyDictionary[Any, OrderedDict[Hashable, tuple[int, ...]]]" = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_rows = ModelMemo(MAX_ROWS)
 
 
 def row_key(text: str, seed: int, settings: Sequence[Any]) -> tuple:
@@ -35,32 +34,15 @@ def row_key(text: str, seed: int, settings: Sequence[Any]) -> tuple:
 
 def recall(model: Any, key: Hashable) -> Optional[list[int]]:
     """The ids generated earlier for `key` on this loaded model, or None."""
-    if model.remote != "off":
-        return None
-    with _lock:
-        rows = _rows.get(model)
-        if rows is None or key not in rows:
-            return None
-        rows.move_to_end(key)
-        return list(rows[key])
+    ids = _rows.recall(model, key)
+    return None if ids is None else list(ids)
 
 
 def remember(model: Any, key: Hashable, ids: Sequence[int]) -> None:
     """Keep an unsteered row's ids for later runs on this loaded model (local runs only)."""
-    if model.remote != "off":
-        return
-    with _lock:
-        rows = _rows.setdefault(model, OrderedDict())
-        rows[key] = tuple(int(i) for i in ids)
-        rows.move_to_end(key)
-        while len(rows) > MAX_ROWS:
-            rows.popitem(last=False)
+    _rows.remember(model, key, tuple(int(i) for i in ids))
 
 
 def forget(model: Any = None) -> None:
     """Drop the remembered rows of `model` (every model when None): tests, or a reload."""
-    with _lock:
-        if model is None:
-            _rows.clear()
-        else:
-            _rows.pop(model, None)
+    _rows.forget(model)

@@ -16,6 +16,7 @@ from hubcore import steering as S
 from hubcore.errors import InputError
 from hubcore.experiments import actadd as E
 import hubcore.models.intrace as intrace
+from hubcore.models import memo
 from hubcore.steering import Intervention, unsteered
 
 PROMPTS = ["The capital of France is a city that", "Hola, me llamo Ana y vivo en", "def add(a, b): return"]
@@ -133,6 +134,34 @@ def test_continuation_perplexity_matches_a_full_forward(tiny):
         nll = -torch.stack([logp[len(prompt) - 1 + i, t] for i, t in enumerate(ids)]).mean()
         assert ppl == pytest.approx(float(torch.exp(nll)), rel=1e-4)
     assert E.continuation_perplexity(tiny, ["x y z"], [[]])[0] != E.continuation_perplexity(tiny, ["x y z"], [[]])[0]
+
+
+def test_a_continuation_scored_before_is_recalled_not_run_again(tiny, monkeypatch):
+    """A slider move scores only the texts it has not scored on this loaded model; the values
+    recalled equal fresh ones within float rounding, and a remote run recalls nothing."""
+    import hubcore.lens as lens
+
+    inputs = PROMPTS[:2]
+    new = S.generate_ids(tiny, inputs, max_new_tokens=4, greedy=False, seed=3)
+    first = E.continuation_perplexity(tiny, inputs, new)
+    runs: list[int] = []
+    real = lens.lens_at
+
+    def spy(model, texts, *args, **kwargs):
+        runs.append(len(texts))
+        return real(model, texts, *args, **kwargs)
+
+    monkeypatch.setattr(lens, "lens_at", spy)
+    other = S.generate_ids(tiny, PROMPTS[2:], max_new_tokens=4, greedy=False, seed=4)
+    again = E.continuation_perplexity(tiny, inputs + PROMPTS[2:], new + other)
+    assert runs == [1]  # only the new text ran
+    assert again[:2] == first
+    memo.forget_all()
+    fresh = E.continuation_perplexity(tiny, inputs, new)
+    assert runs == [1, 2]
+    assert fresh == pytest.approx(first, rel=1e-5)
+    dry = E.continuation_perplexity(tiny.variant("local"), inputs, new)
+    assert runs == [1, 2, 2] and dry == pytest.approx(first, rel=1e-5)
 
 
 def test_steer_grid_rows_and_shared_baseline(tiny):
@@ -318,7 +347,7 @@ def test_stream_sees_every_row_token_by_token_and_changes_nothing(tiny):
               generation=E.Generation(max_new_tokens=5, temperature=1.5, top_p=0.9), n_boot=0)
     calls: list[list[E.Partial]] = []
     watched = E.steer(tiny, stream=E.Stream(calls.append), **kw)
-    unsteered.forget()  # the unwatched run generates every row again
+    memo.forget_all()  # the unwatched run generates and scores every row again
     plain = E.steer(tiny, **kw)
     pd.testing.assert_frame_equal(watched.rows, plain.rows)
     assert 1 <= len(calls) <= 5
@@ -359,12 +388,43 @@ def test_a_rerun_reuses_the_unsteered_rows_and_they_equal_fresh_ones(tiny, monke
     seeds_0 = first.rows[first.rows.coef == 0].seed.tolist()
     assert {p.seed: p.text for p in calls[-1] if p.pair is None} == dict(zip(seeds_0, base(first)))
     assert base(moved) == base(first)
-    unsteered.forget()
+    memo.forget_all()  # nothing remembered: neither rows nor perplexities
     fresh = E.steer(tiny, coefs=[0.0, 6.0], **kw)
     assert batches[-1] == 4  # nothing remembered: every row decoded
     pd.testing.assert_frame_equal(moved.rows, fresh.rows)
     dry = E.steer(tiny.variant("local"), coefs=[0.0, 8.0], **kw)  # a remote run neither reuses nor keeps rows
     assert batches[-1] == 4 and base(dry) == base(fresh)
+
+
+def test_a_browser_here_gets_a_core_while_the_cards_stream_and_scoring_gets_it_back(tiny, monkeypatch):
+    from hubcore import cpu_threads
+
+    seen: dict[str, list[int]] = {"generate": [], "score": []}
+    real_generate, real_score = S.generate_ids, E.continuation_perplexity
+
+    def generate(*args, **kwargs):
+        seen["generate"].append(torch.get_num_threads())
+        return real_generate(*args, **kwargs)
+
+    def score(*args, **kwargs):
+        seen["score"].append(torch.get_num_threads())
+        return real_score(*args, **kwargs)
+
+    monkeypatch.setattr(S, "generate_ids", generate)
+    monkeypatch.setattr(E, "continuation_perplexity", score)
+    kw = dict(prompts=PROMPTS[:1], lang="en", pairs=(E.Pair("Good", "Bad", "en"),), layers=[1], coefs=[0.0, 4.0],
+              seeds=[0], instruction="", generation=E.Generation(max_new_tokens=2), n_boot=0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the suite runs with 1 (tests/conftest.py): give it one to spare
+    try:
+        with cpu_threads.browser_watching(True):
+            E.steer(tiny, stream=E.Stream(lambda partials: None), **kw)
+            memo.forget_all()
+            E.steer(tiny, **kw)  # not streamed: nothing to redraw, every core computes
+        E.steer(tiny, stream=E.Stream(lambda partials: None), **{**kw, "coefs": [0.0, 5.0]})  # no viewer here
+    finally:
+        torch.set_num_threads(before)
+    assert seen == {"generate": [1, 2, 2], "score": [2, 2, 2]}
 
 
 def test_progress_is_reported_every_token_so_a_stop_ends_the_run_within_one(tiny):
