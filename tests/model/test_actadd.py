@@ -18,6 +18,7 @@ from hubcore.experiments import actadd as E
 import hubcore.models.intrace as intrace
 from hubcore.models import memo
 from hubcore.steering import Intervention, unsteered
+from tests.support.spies import watch_calls
 
 PROMPTS = ["The capital of France is a city that", "Hola, me llamo Ana y vivo en", "def add(a, b): return"]
 
@@ -145,13 +146,7 @@ def test_a_continuation_scored_before_is_recalled_not_run_again(tiny, monkeypatc
     new = S.generate_ids(tiny, inputs, max_new_tokens=4, greedy=False, seed=3)
     first = E.continuation_perplexity(tiny, inputs, new)
     runs: list[int] = []
-    real = lens.lens_at
-
-    def spy(model, texts, *args, **kwargs):
-        runs.append(len(texts))
-        return real(model, texts, *args, **kwargs)
-
-    monkeypatch.setattr(lens, "lens_at", spy)
+    watch_calls(monkeypatch, lens, "lens_at", lambda model, texts, *a, **kw: runs.append(len(texts)))
     other = S.generate_ids(tiny, PROMPTS[2:], max_new_tokens=4, greedy=False, seed=4)
     again = E.continuation_perplexity(tiny, inputs + PROMPTS[2:], new + other)
     assert runs == [1]  # only the new text ran
@@ -368,13 +363,7 @@ def test_a_rerun_reuses_the_unsteered_rows_and_they_equal_fresh_ones(tiny, monke
     earlier run on this loaded model, only the steered rows are decoded, and the result equals a
     run that generates every row; the stream still sees every row at every step."""
     batches: list[int] = []
-    real = S.generate_ids
-
-    def spy(model, prompts, *args, **kwargs):
-        batches.append(len(prompts))
-        return real(model, prompts, *args, **kwargs)
-
-    monkeypatch.setattr(S, "generate_ids", spy)
+    watch_calls(monkeypatch, S, "generate_ids", lambda model, prompts, *a, **kw: batches.append(len(prompts)))
     kw = dict(prompts=PROMPTS[:1], lang="en", pairs=(E.Pair("Good", "Bad", "en"),), layers=[1], seeds=[0, 1],
               instruction="", generation=E.Generation(max_new_tokens=4, temperature=1.5, top_p=0.9), n_boot=0)
     first = E.steer(tiny, coefs=[0.0, 4.0], **kw)
@@ -400,18 +389,8 @@ def test_a_browser_here_gets_a_core_while_the_cards_stream_and_scoring_gets_it_b
     from hubcore import cpu_threads
 
     seen: dict[str, list[int]] = {"generate": [], "score": []}
-    real_generate, real_score = S.generate_ids, E.continuation_perplexity
-
-    def generate(*args, **kwargs):
-        seen["generate"].append(torch.get_num_threads())
-        return real_generate(*args, **kwargs)
-
-    def score(*args, **kwargs):
-        seen["score"].append(torch.get_num_threads())
-        return real_score(*args, **kwargs)
-
-    monkeypatch.setattr(S, "generate_ids", generate)
-    monkeypatch.setattr(E, "continuation_perplexity", score)
+    watch_calls(monkeypatch, S, "generate_ids", lambda *a, **kw: seen["generate"].append(torch.get_num_threads()))
+    watch_calls(monkeypatch, E, "continuation_perplexity", lambda *a, **kw: seen["score"].append(torch.get_num_threads()))
     kw = dict(prompts=PROMPTS[:1], lang="en", pairs=(E.Pair("Good", "Bad", "en"),), layers=[1], coefs=[0.0, 4.0],
               seeds=[0], instruction="", generation=E.Generation(max_new_tokens=2), n_boot=0)
     before = torch.get_num_threads()

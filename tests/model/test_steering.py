@@ -18,6 +18,7 @@ from hubcore.errors import InputError
 import hubcore.steering.generation as generation
 from hubcore.steering import Intervention
 from hubcore.trace import capture
+from tests.support.spies import watch_calls
 
 PROMPTS = ["The capital of France is", "Hola", "def add(a, b):"]
 
@@ -296,13 +297,7 @@ def test_batched_coefs_equal_rows_alone_and_sweep_is_one_batch(tiny, monkeypatch
     torch.testing.assert_close(batched, alone, atol=1e-4, rtol=1e-4)
 
     calls: list[int] = []
-    real = generation.generate_ids
-
-    def counting(model, prompts, *args, **kwargs):
-        calls.append(len(prompts))
-        return real(model, prompts, *args, **kwargs)
-
-    monkeypatch.setattr(generation, "generate_ids", counting)
+    watch_calls(monkeypatch, generation, "generate_ids", lambda model, prompts, *a, **kw: calls.append(len(prompts)))
     df = S.sweep_generate(tiny, PROMPTS[:2], v, 1, coefs, max_new_tokens=5)
     assert calls == [len(rows)]  # every coefficient of the sweep in one batched generation
     assert list(df.columns) == ["item", "coef", "prompt", "continuation"]
@@ -381,13 +376,7 @@ SHARED_PROMPTS = [
 def _spy_shared(monkeypatch) -> list[int]:
     """Count shared-prefix prompt passes (rows each), still running the real one."""
     used: list[int] = []
-    real = generation.shared_prefix_pass
-
-    def spy(model, encoded):
-        used.append(len(encoded))
-        return real(model, encoded)
-
-    monkeypatch.setattr(generation, "shared_prefix_pass", spy)
+    watch_calls(monkeypatch, generation, "shared_prefix_pass", lambda model, encoded: used.append(len(encoded)))
     return used
 
 
