@@ -438,7 +438,7 @@ def steer(
                 for l in layers:
                     jobs.extend((i, pi, l, c, s) for c in coefs if c != 0.0)
     watch = None if stream is None else _partials(stream, jobs, prompts, pairs)
-    with while_streaming(watch is not None):  # a browser here redrawing the cards gets a core, then scoring gets it back
+    with while_streaming(watch is not None):  # a browser here gets a core while the cards stream, not while scoring
         texts = _generate_jobs(model, jobs, inputs, lengths, vectors, k, layers, generation, norm_preserving,
                                scaled(progress, 0.0, 0.85), watch)
 

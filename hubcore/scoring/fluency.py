@@ -32,14 +32,14 @@ def continuation_perplexity(model: "HubModel", inputs: Sequence[str], new_ids: S
 
     result = [float("nan")] * len(inputs)
     keys = [(str(text), tuple(int(t) for t in ids)) for text, ids in zip(inputs, new_ids)]
-    recalled = {n: _perplexities.recall(model, key) for n, key in enumerate(keys) if key[1]}
+    recalled = {n: known for n, key in enumerate(keys)
+                if key[1] and (known := _perplexities.recall(model, key)) is not None}
     for n, known in recalled.items():
-        if known is not None:
-            result[n] = known
+        result[n] = known
     enc = encode(model.tokenizer, list(inputs))
     full, want, keep = [], [], []
     for n, (e, ids) in enumerate(zip(enc, new_ids)):
-        if not ids or recalled.get(n) is not None:
+        if not ids or n in recalled:
             continue
         seq = list(e.ids) + list(ids)[:-1]
         full.append(Encoded(ids=seq, offsets=[(0, 0)] * len(seq)))
