@@ -10,12 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence, Union
 
 from ..errors import InputError
+from ..models.memo import ModelMemo
 from ..tokens import Encoded, encode, model_inputs
 
 if TYPE_CHECKING:
     import torch
 
     from ..models.handle import Handle
+
+# a slider move re-runs the side by side with the same steering pairs: their vectors are kept
+_actadd = ModelMemo(256)
 
 
 def hidden_difference(
@@ -59,9 +63,15 @@ def actadd_vectors(model: "Handle", positive: str, negative: str, layer: int) ->
     model's BOS, the shorter is right-padded with the token of a single space so both have k
     tokens, and the per-token differences are meant for the first k positions of the steered
     prompt (`Intervention(per_position=True, positions=range(k))`). The BOS row is exactly 0.
+    Computed once per loaded model and (positive, negative, layer) for local runs; callers get a
+    copy.
     """
     from ..trace import capture_encoded
 
+    key = (str(positive), str(negative), int(layer))
+    known = _actadd.recall(model, key)
+    if known is not None:
+        return known.clone()
     pos_enc, neg_enc = encode(model.tokenizer, [positive, negative])
     if len(pos_enc) == 0 or len(neg_enc) == 0:
         raise InputError("Both steering texts must be non-empty.")
@@ -73,7 +83,9 @@ def actadd_vectors(model: "Handle", positive: str, negative: str, layer: int) ->
         for e in (pos_enc, neg_enc)
     ]
     cap = capture_encoded(model, padded, positions="all", layers=[int(layer)])
-    return (cap.states[0][:, 0] - cap.states[1][:, 0]).clone()
+    vectors = (cap.states[0][:, 0] - cap.states[1][:, 0]).clone()
+    _actadd.remember(model, key, vectors)
+    return vectors.clone()
 
 
 def first_token_id(model: "Handle", text: str) -> int:

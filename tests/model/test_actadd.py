@@ -44,6 +44,21 @@ def test_actadd_vectors_are_per_token_differences(tiny):
     assert torch.allclose(v[1], pos[1] - capture(tiny, ["Bad"], positions="all", layers=[2]).states[0][1, 0], atol=1e-5)
 
 
+def test_actadd_vectors_are_computed_once_per_model_and_pair_and_handed_out_as_copies(tiny, monkeypatch):
+    import hubcore.trace as trace
+
+    first = S.actadd_vectors(tiny, "Good morning", "Bad", layer=2)
+    captures: list[int] = []
+    watch_calls(monkeypatch, trace, "capture_encoded", lambda model, encoded, *a, **kw: captures.append(len(encoded)))
+    kept = first.clone()
+    first.add_(1.0)  # a caller's changes stay its own
+    again = S.actadd_vectors(tiny, "Good morning", "Bad", layer=2)
+    assert captures == [] and torch.equal(again, kept)
+    S.actadd_vectors(tiny, "Good morning", "Bad", layer=1)  # another layer: computed
+    S.actadd_vectors(tiny.variant("local"), "Good morning", "Bad", layer=2)  # a remote run: computed
+    assert captures == [2, 2]
+
+
 def test_per_position_vectors_edit_exactly_the_first_k_tokens(tiny):
     k, layer, coef = 3, 2, 2.5
     vec = _pp(tiny, k)
