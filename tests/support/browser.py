@@ -98,18 +98,27 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def download_csv(page, scope=None, index: int = 0, **read_csv):
+def download_csv(page, scope=None, index: int = 0, tries: int = 3, **read_csv):
     """Click the `index`-th VISIBLE "Download CSV" button (inside `scope` if given) and read it.
 
-    Streamlit keeps inactive tabs in the page, hidden: only the shown tab's buttons count.
+    Streamlit keeps inactive tabs in the page, hidden: only the shown tab's buttons count. A
+    click that lands while a rerun replaces the button brings no download (or a cancelled one):
+    it is clicked again, up to `tries` times, and the last failure is raised.
     """
     import pandas as pd
+    from playwright.sync_api import TimeoutError as Timeout
 
     root = scope if scope is not None else page
-    button = root.get_by_text("Download CSV").filter(visible=True).nth(index)
-    with page.expect_download() as dl:
-        button.click()
-    return pd.read_csv(dl.value.path(), **read_csv)
+    for attempt in range(tries):
+        button = root.get_by_text("Download CSV").filter(visible=True).nth(index)
+        try:
+            with page.expect_download() as dl:
+                button.click()
+            return pd.read_csv(dl.value.path(), **read_csv)
+        except Exception as exc:
+            if attempt == tries - 1 or not (isinstance(exc, Timeout) or "canceled" in str(exc)):
+                raise
+            page.wait_for_timeout(1000)
 
 
 def download_until(page, changed, scope=None, index: int = 0, tries: int = 60, **read_csv):
@@ -123,7 +132,7 @@ def download_until(page, changed, scope=None, index: int = 0, tries: int = 60, *
     for _ in range(tries):
         assert page.locator(EXCEPTION).count() == 0
         try:
-            df = download_csv(page, scope, index, **read_csv)
+            df = download_csv(page, scope, index, tries=1, **read_csv)
         except Timeout:  # the click landed on a button the rerun was replacing: no download came
             page.wait_for_timeout(1000)
             continue
