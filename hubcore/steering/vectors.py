@@ -83,7 +83,7 @@ def actadd_vectors(model: "Handle", positive: str, negative: str, layer: int) ->
         for e in (pos_enc, neg_enc)
     ]
     cap = capture_encoded(model, padded, positions="all", layers=[int(layer)])
-    vectors = (cap.states[0][:, 0] - cap.states[1][:, 0]).clone()
+    vectors = cap.states[0][:, 0] - cap.states[1][:, 0]  # a new tensor: the memo's own
     _actadd.remember(model, key, vectors)
     return vectors.clone()
 

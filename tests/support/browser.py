@@ -98,6 +98,14 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def swallowed_by_a_rerun(exc: Exception) -> bool:
+    """Whether a download click failed because a rerun was replacing the button: no download
+    came (Playwright's timeout) or the one that started was cancelled."""
+    from playwright.sync_api import TimeoutError as Timeout
+
+    return isinstance(exc, Timeout) or "canceled" in str(exc)
+
+
 def download_csv(page, scope=None, index: int = 0, tries: int = 3, **read_csv):
     """Click the `index`-th VISIBLE "Download CSV" button (inside `scope` if given) and read it.
 
@@ -106,7 +114,6 @@ def download_csv(page, scope=None, index: int = 0, tries: int = 3, **read_csv):
     it is clicked again, up to `tries` times, and the last failure is raised.
     """
     import pandas as pd
-    from playwright.sync_api import TimeoutError as Timeout
 
     root = scope if scope is not None else page
     for attempt in range(tries):
@@ -116,7 +123,7 @@ def download_csv(page, scope=None, index: int = 0, tries: int = 3, **read_csv):
                 button.click()
             return pd.read_csv(dl.value.path(), **read_csv)
         except Exception as exc:
-            if attempt == tries - 1 or not (isinstance(exc, Timeout) or "canceled" in str(exc)):
+            if attempt == tries - 1 or not swallowed_by_a_rerun(exc):
                 raise
             page.wait_for_timeout(1000)
 
@@ -126,18 +133,13 @@ def download_until(page, changed, scope=None, index: int = 0, tries: int = 60, *
 
     Fails if an exception box appears meanwhile or the CSV never changes.
     """
-    from playwright.sync_api import TimeoutError as Timeout
-
     df = None
     for _ in range(tries):
         assert page.locator(EXCEPTION).count() == 0
         try:
             df = download_csv(page, scope, index, tries=1, **read_csv)
-        except Timeout:  # the click landed on a button the rerun was replacing: no download came
-            page.wait_for_timeout(1000)
-            continue
-        except Exception as exc:  # the rerun replaced the button while it was downloading
-            if "canceled" not in str(exc):
+        except Exception as exc:
+            if not swallowed_by_a_rerun(exc):
                 raise
             page.wait_for_timeout(1000)
             continue
