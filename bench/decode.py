@@ -13,7 +13,9 @@ the plain model with `models.decode_kernels`), greedy,
 no intervention, `--tokens` new tokens, at batch 1 and batch 8; per-token time = the median gap
 between consecutive `on_token` calls (one forward + pick + host work; the prompt pass excluded).
 The head's share is shown by timing its GEMV + argmax alone, with PyTorch's `linear` and
-with `models.decode_kernels` (what the local loop uses). The load average is printed: on a
+with `models.decode_kernels` (what the local loop uses). At 2-64 rows the loop multiplies
+oneDNN-packed copies of the weights (`decode_kernels.PackedWeights`): their size (memory held
+beside the model while it is loaded) and the one-off time to make them are printed too. The load average is printed: on a
 shared 2-core machine only ratios within this run mean anything. Issue 17's targets: batch 1
 <= 2.0x the bandwidth floor; batch 8 <= 2.5x its floor.
 
@@ -100,7 +102,16 @@ def main() -> None:
     def decode(prompts):
         return lambda cb: generate_ids(model, prompts, max_new_tokens=args.tokens, greedy=True, on_token=cb)
 
+    from hubcore.models.decode_kernels import PACKED
+
     decode([PROMPT])(lambda *a: None)  # warm-up
+    PACKED.clear()
+    start = time.perf_counter()
+    decode(prompts8[:2])(lambda *a: None)  # packs every weight once (the first multi-row step)
+    first_rows = time.perf_counter() - start
+    start = time.perf_counter()
+    decode(prompts8[:2])(lambda *a: None)
+    packing = first_rows - (time.perf_counter() - start)
     t: dict[str, list[float]] = {k: [] for k in ("bw", "gemm", "head", "headk", "b1", "b8")}
     loads, steps = [], {"b1": 0, "b8": 0}
     for _ in range(args.repeats):
@@ -133,6 +144,8 @@ def main() -> None:
           f"ratio to the bandwidth floor {med['b1'] / floor1:.2f}x")
     print(f"decode batch 8                : {med['b8'] * 1e3:6.1f} ms/step ({steps['b8']} gaps)   "
           f"ratio to its floor {med['b8'] / floor8:.2f}x")
+    print(f"packed weight copies          : {PACKED.bytes / 1e9:.3f} GB held beside the model; made once, "
+          f"~{max(packing, 0.0):.2f} s on the first multi-row generation")
     print(f"load average during the runs: {', '.join(f'{v:.1f}' for v in loads)}")
 
 

@@ -4,6 +4,7 @@ another thread's products are untouched while one thread decodes."""
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
@@ -26,6 +27,7 @@ def test_routes_small_batches_and_single_rows_only_through_a_vocabulary_head():
     assert not K.routes(torch.zeros(4, 32, dtype=torch.float64), small.double(), None)
     assert not K.routes(torch.zeros(4, 31), small, None)
     assert not K.routes(torch.zeros(4, 32, requires_grad=True), small, None)
+    assert not K.routes(torch.zeros(4, 64), small.t(), None)  # a transposed view: PyTorch's own product
 
 
 @needs_onednn
@@ -46,17 +48,61 @@ def test_rerouted_products_equal_torch_within_rounding(shape, rows, bias):
 @needs_onednn
 @pytest.mark.parametrize("rows", [2, 6])
 def test_a_vocabulary_head_at_several_rows_comes_back_contiguous_with_the_same_values(rows):
-    """Blocks of `CHUNK` weight rows, the last one short: every block lands where it belongs."""
+    """Several rows take the packed copy of the weight: the product is contiguous, close to
+    PyTorch's, and equal bit for bit to oneDNN's product of the plain weight, so a weight left
+    unpacked (over the budget) changes nothing but the time."""
     g = torch.Generator().manual_seed(2)
-    w = torch.randn(2 * K.CHUNK + 37, 16, generator=g)
+    w = torch.randn(2 * 65536 + 37, 16, generator=g)
     x = torch.randn(rows, 1, 16, generator=g)
     want = linear(x, w)
-    with K.decode_kernels("cpu"):
+    packs = K.PackedWeights(1 << 30)
+    with K.DecodeKernels(K.onednn_linear(), packs):
         got = linear(x, w)
+    assert packs.bytes == w.numel() * 4  # the packed copy was used
     assert got.shape == want.shape and got.is_contiguous()  # a strided view made later ops copy
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-5)
-    assert torch.equal(got[:, 0], K.rows_product(x[:, 0], w))
-    assert torch.equal(got[:, 0, K.CHUNK:2 * K.CHUNK], torch.mm(w[K.CHUNK:2 * K.CHUNK], x[:, 0].t()).t())
+    with K.DecodeKernels(K.onednn_linear(), K.PackedWeights(0)):  # no budget: the plain weight
+        plain = linear(x, w)
+    assert torch.equal(got, plain)
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape,rows,bias", [((1024, 640), 8, False), ((640, 2048), 6, True),
+                                             ((256, 640), 3, True), ((96, 64), 64, False)])
+def test_packed_products_equal_plain_onednn_products_bit_for_bit(shape, rows, bias):
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(*shape, generator=g)
+    x = torch.randn(rows, shape[1], generator=g)
+    b = torch.randn(shape[0], generator=g) if bias else None
+    packed = K.PackedWeights(1 << 30).get(w)
+    assert packed is not None
+    op = K.onednn_linear()
+    assert torch.equal(op(x, packed, b, "none", [], ""), op(x, w, b, "none", [], ""))
+
+
+@needs_onednn
+def test_packed_copies_are_made_once_within_the_budget_and_follow_their_weight():
+    g = torch.Generator().manual_seed(4)
+    small, big = torch.randn(64, 32, generator=g), torch.randn(512, 32, generator=g)
+    packs = K.PackedWeights(big.numel() * 4)  # room for one of the two
+    first = packs.get(small)
+    assert first is not None and packs.get(small) is first  # made once, then kept
+    assert packs.get(big) is None and packs.bytes == small.numel() * 4  # over the budget: unpacked
+    small.mul_(2.0)  # an in-place change: the old copy is stale
+    again = packs.get(small)
+    assert again is not None and again is not first and packs.bytes == small.numel() * 4
+    x = torch.randn(3, 32, generator=g)
+    op = K.onednn_linear()
+    assert torch.equal(op(x, again, None, "none", [], ""), op(x, small, None, "none", [], ""))
+    del small, first, again
+    gc.collect()
+    assert packs.bytes == 0  # the weight died: its copy went with it
+    assert packs.get(big) is not None  # and the budget is free again
+    with torch.inference_mode():
+        frozen = torch.randn(64, 32)
+    assert packs.get(frozen) is None  # no version counter: an in-place change would go unseen
+    packs.clear()
+    assert packs.bytes == 0
 
 
 def test_off_the_cpu_the_mode_is_a_no_op():
