@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from hubcore import models
-    from hubcore.models.decode_kernels import decode_kernels
+    from hubcore.models.decode_kernels import PACKED, decode_kernels
     from hubcore.steering.generation import generate_ids
 
     torch.set_num_threads(2)
@@ -101,8 +101,6 @@ def main() -> None:
 
     def decode(prompts):
         return lambda cb: generate_ids(model, prompts, max_new_tokens=args.tokens, greedy=True, on_token=cb)
-
-    from hubcore.models.decode_kernels import PACKED
 
     decode([PROMPT])(lambda *a: None)  # warm-up
     PACKED.clear()

@@ -52,7 +52,7 @@ def test_a_vocabulary_head_at_several_rows_comes_back_contiguous_with_the_same_v
     PyTorch's, and equal bit for bit to oneDNN's product of the plain weight, so a weight left
     unpacked (over the budget) changes nothing but the time."""
     g = torch.Generator().manual_seed(2)
-    w = torch.randn(2 * 65536 + 37, 16, generator=g)
+    w = torch.randn(2 * 65536 + 37, 16, generator=g)  # vocabulary-sized: more rows than any block
     x = torch.randn(rows, 1, 16, generator=g)
     want = linear(x, w)
     packs = K.PackedWeights(1 << 30)
